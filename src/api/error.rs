@@ -1,0 +1,59 @@
+//! One error type for every REST handler, turned into WCS-style status codes and a JSON body that
+//! says what was wrong. Internal details are logged, never sent.
+
+use crate::engine::EngineError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// A REST error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::StreamNotFound => ApiError::NotFound(e.to_string()),
+            EngineError::NameInUse | EngineError::MediaSessionInUse => ApiError::Conflict(e.to_string()),
+            EngineError::Invalid(_) | EngineError::BadSdp(_) | EngineError::NoCommonCodecs => {
+                ApiError::BadRequest(e.to_string())
+            }
+            EngineError::Internal(d) => ApiError::Internal(d),
+            EngineError::ShuttingDown => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::Internal(d) => {
+                tracing::error!("internal error: {d}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal error".to_owned())
+            }
+        };
+        let body = json!({
+            "status": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or(""),
+            "message": message,
+        });
+        (status, Json(body)).into_response()
+    }
+}

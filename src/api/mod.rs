@@ -1,0 +1,199 @@
+//! The REST API in WCS's shape: `POST /rest-api/<group>/<method>` with a JSON body, JSON answers,
+//! WCS's status codes (404 "Stream not found", 409 on conflicts, 400 on bad input). Also `/health`
+//! and Prometheus `/metrics`.
+
+mod error;
+
+pub use error::ApiError;
+
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The REST routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/rest-api/stream/find_all", post(stream_find_all).get(stream_find_all))
+        .route("/rest-api/stream/find", post(stream_find))
+        .route("/rest-api/stream/terminate", post(stream_terminate))
+        .route("/rest-api/stream/event/send", post(stream_event_send))
+        .route("/rest-api/connection/find_all", post(connection_find_all).get(connection_find_all))
+        .route("/rest-api/connection/terminate", post(connection_terminate))
+        .route("/rest-api/data/send", post(data_send))
+}
+
+/// Parses a JSON body; an empty body is `{}`. Errors name what is wrong.
+fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
+    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        &bytes[..]
+    };
+    serde_json::from_slice(text).map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    if *state.shutdown.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    } else {
+        (StatusCode::OK, "ok").into_response()
+    }
+}
+
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field).map(|v| v.trim().split(' ').next().unwrap_or("0").parse().unwrap_or(0)))
+        })
+        .unwrap_or(0)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let c = state.engine.counts();
+    let text = format!(
+        "# HELP streamgate_streams Streams being published.\n# TYPE streamgate_streams gauge\nstreamgate_streams {}\n\
+# HELP streamgate_media_sessions Publishers and viewers.\n# TYPE streamgate_media_sessions gauge\nstreamgate_media_sessions {}\n\
+# HELP streamgate_pipelines GStreamer pipelines alive.\n# TYPE streamgate_pipelines gauge\nstreamgate_pipelines {}\n\
+# HELP streamgate_bridges Codec bridges running.\n# TYPE streamgate_bridges gauge\nstreamgate_bridges {}\n\
+# HELP streamgate_signaling_sessions Signaling connections past the handshake.\n# TYPE streamgate_signaling_sessions gauge\nstreamgate_signaling_sessions {}\n\
+# HELP process_threads Threads of the server process.\n# TYPE process_threads gauge\nprocess_threads {}\n\
+# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
+        c.streams,
+        c.media_sessions,
+        c.pipelines,
+        c.bridges,
+        state.sessions.len(),
+        proc_status("Threads:"),
+        proc_status("VmRSS:") * 1024,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn stream_find_all(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(state.engine.find_all()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StreamFilter {
+    name: Option<String>,
+    media_session_id: Option<String>,
+    #[serde(default)]
+    media_session_ids: Vec<String>,
+    published: Option<bool>,
+    status: Option<String>,
+}
+
+impl StreamFilter {
+    fn select(&self, state: &AppState) -> Vec<crate::engine::StreamInfo> {
+        state
+            .engine
+            .find(self.name.as_deref(), self.media_session_id.as_deref(), self.published)
+            .into_iter()
+            .filter(|s| self.media_session_ids.is_empty() || self.media_session_ids.contains(&s.media_session_id))
+            .filter(|s| self.status.as_deref().is_none_or(|st| s.status.as_str() == st))
+            .collect()
+    }
+}
+
+async fn stream_find(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
+    let f: StreamFilter = body(&bytes)?;
+    if f.name.is_none() && f.media_session_id.is_none() {
+        return Err(ApiError::BadRequest("name or mediaSessionId is required".into()));
+    }
+    let found = f.select(&state);
+    if found.is_empty() {
+        return Err(ApiError::NotFound("Stream not found".into()));
+    }
+    Ok(Json(json!(found)))
+}
+
+async fn stream_terminate(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+    let f: StreamFilter = body(&bytes)?;
+    let ids: Vec<String> = f.select(&state).into_iter().map(|s| s.media_session_id).collect();
+    if ids.is_empty() {
+        return Err(ApiError::NotFound("Stream not found".into()));
+    }
+    let n = state.engine.terminate(&ids, "Stopped by rest /terminate");
+    tracing::info!(count = n, "streams terminated over REST");
+    Ok((StatusCode::OK, "termination request received").into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventSend {
+    stream_name: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    payload: Value,
+}
+
+async fn stream_event_send(State(state): State<AppState>, bytes: Bytes) -> Result<StatusCode, ApiError> {
+    let e: EventSend = body(&bytes)?;
+    let kind = e.kind.unwrap_or_else(|| "data".into());
+    state
+        .engine
+        .stream_event_by_name(&e.stream_name, &kind, e.payload)
+        .map_err(ApiError::from)?;
+    Ok(StatusCode::OK)
+}
+
+async fn connection_find_all(State(state): State<AppState>) -> Json<Value> {
+    Json(Value::Array(state.sessions.list()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRef {
+    session_id: String,
+}
+
+async fn connection_terminate(State(state): State<AppState>, bytes: Bytes) -> Result<StatusCode, ApiError> {
+    let r: SessionRef = body(&bytes)?;
+    if state.sessions.close(&r.session_id) {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::NotFound("Session not found".into()))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DataSend {
+    session_id: String,
+    #[serde(default)]
+    operation_id: Option<String>,
+    #[serde(default)]
+    node_id: Option<String>,
+    #[serde(default)]
+    payload: Value,
+}
+
+async fn data_send(State(state): State<AppState>, bytes: Bytes) -> Result<StatusCode, ApiError> {
+    let d: DataSend = body(&bytes)?;
+    let event = json!({
+        "nodeId": d.node_id.unwrap_or_else(|| state.node_id.clone()),
+        "operationId": d.operation_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        "sessionId": d.session_id,
+        "payload": d.payload,
+    });
+    if state
+        .sessions
+        .send(&d.session_id, crate::signaling::protocol::frame("OnDataEvent", event))
+    {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::NotFound("Session not found".into()))
+    }
+}

@@ -1,0 +1,352 @@
+//! A GStreamer client that speaks WCS's signaling: it publishes a test pattern (or any H.264/VP8 +
+//! Opus source) and plays streams with real decoding, reporting frames, picture size and the time to
+//! the first frame. The integration tests and the benchmark drive the server with it, and it is the
+//! building block for pulling a stream from another server.
+
+mod ws;
+
+pub use ws::WcsConnection;
+
+use crate::config::IceConfig;
+use crate::engine::media::Codec;
+use anyhow::{bail, Context};
+use gst::prelude::*;
+use serde_json::json;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn client_ice(addresses: &[IpAddr]) -> IceConfig {
+    IceConfig {
+        addresses: addresses.to_vec(),
+        ..IceConfig::default()
+    }
+}
+
+/// Makes an offer on `webrtcbin` and returns it with candidates inlined (WCS does not trickle).
+async fn make_offer(webrtcbin: &gst::Element) -> anyhow::Result<String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let promise = gst::Promise::with_change_func(move |r| {
+        let _ = tx.send(r.ok().flatten().map(|s| s.to_owned()));
+    });
+    webrtcbin.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+    let reply = rx.await?.context("no offer")?;
+    let offer = reply
+        .get::<gst_webrtc::WebRTCSessionDescription>("offer")
+        .context("offer missing from reply")?;
+    let candidates: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let done = Arc::new(Mutex::new(Some(done_tx)));
+    let c2 = candidates.clone();
+    let h1 = webrtcbin.connect("on-ice-candidate", false, move |args| {
+        if let Some(c) = args.get(2).and_then(|v| v.get::<String>().ok()) {
+            if let Ok(mut l) = c2.lock() {
+                l.push(c);
+            }
+        }
+        None
+    });
+    let d2 = done.clone();
+    let h2 = webrtcbin.connect_notify(Some("ice-gathering-state"), move |bin, _| {
+        if bin.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state")
+            == gst_webrtc::WebRTCICEGatheringState::Complete
+        {
+            if let Some(tx) = d2.lock().ok().and_then(|mut d| d.take()) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    webrtcbin.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+    let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+    webrtcbin.disconnect(h1);
+    webrtcbin.disconnect(h2);
+    let text = offer.sdp().as_text()?;
+    let list = candidates.lock().map(|l| l.clone()).unwrap_or_default();
+    Ok(crate::webrtc::inline_candidates(&text, &list))
+}
+
+fn set_answer(webrtcbin: &gst::Element, sdp: &str) -> anyhow::Result<()> {
+    let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).context("answer is not SDP")?;
+    let answer = gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, msg);
+    webrtcbin.emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+    Ok(())
+}
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// Picture width.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video bitrate in kbit/s.
+    pub kbps: u32,
+    /// Video codec (H.264 or VP8).
+    pub codec: Codec,
+    /// Also send Opus audio.
+    pub audio: bool,
+    /// Local addresses ICE may use.
+    pub ice_addresses: Vec<IpAddr>,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            width: 640,
+            height: 360,
+            fps: 30,
+            kbps: 1000,
+            codec: Codec::H264,
+            audio: true,
+            ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
+        }
+    }
+}
+
+/// A publishing pipeline; dropping it stops it.
+pub struct TestPublisher {
+    pipeline: gst::Pipeline,
+    /// The media session id used.
+    pub media_session_id: String,
+}
+
+impl Drop for TestPublisher {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Publishes a live test pattern (and a tone) as `name` over `conn`; returns once the answer is
+/// applied. Wait for PUBLISHING with [`WcsConnection::wait_status`].
+pub async fn publish(conn: &mut WcsConnection, name: &str, o: &PublishOptions) -> anyhow::Result<TestPublisher> {
+    let video = match o.codec {
+        Codec::H264 => format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} \
+             ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 pt=102 aggregate-mode=zero-latency \
+             ! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,packetization-mode=(string)1",
+            gop = o.fps * 2,
+            kbps = o.kbps
+        ),
+        Codec::Vp8 => format!(
+            "vp8enc deadline=1 cpu-used=8 keyframe-max-dist={gop} target-bitrate={bps} \
+             ! rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
+            gop = o.fps * 2,
+            bps = o.kbps * 1000
+        ),
+        other => bail!("cannot publish {other:?} video"),
+    };
+    let mut desc = format!(
+        "webrtcbin name=webrtc bundle-policy=max-bundle \
+         videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
+        w = o.width,
+        h = o.height,
+        fps = o.fps
+    );
+    if o.audio {
+        desc.push_str(
+            " audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! opusenc \
+              ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc.",
+        );
+    }
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let webrtcbin = pipeline.by_name("webrtc").context("no webrtcbin")?;
+    crate::webrtc::ice::configure(&webrtcbin, &client_ice(&o.ice_addresses));
+    pipeline.set_state(gst::State::Playing)?;
+    for i in 0.. {
+        let Some(t) = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&(i as i32)]) else {
+            break;
+        };
+        t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+    }
+    let publisher = TestPublisher {
+        pipeline,
+        media_session_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let offer = make_offer(&webrtcbin).await?;
+    let msid = publisher.media_session_id.clone();
+    conn.send(
+        "publishStream",
+        json!({"mediaSessionId": msid, "name": name, "published": true, "hasVideo": true,
+               "hasAudio": o.audio, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer}),
+    )
+    .await?;
+    let answer = conn.wait_answer(&msid, Duration::from_secs(10)).await?;
+    set_answer(&webrtcbin, &answer)?;
+    Ok(publisher)
+}
+
+/// What a player has seen so far.
+#[derive(Debug, Clone, Default)]
+pub struct PlayStats {
+    /// Decoded video frames.
+    pub frames: u64,
+    /// Decoded audio buffers.
+    pub audio_buffers: u64,
+    /// Last decoded picture size.
+    pub size: Option<(i32, i32)>,
+    /// Time from the play request to the first decoded frame.
+    pub first_frame: Option<Duration>,
+}
+
+/// A playing pipeline that decodes what it receives; dropping it stops it.
+pub struct TestPlayer {
+    pipeline: gst::Pipeline,
+    /// The media session id used.
+    pub media_session_id: String,
+    frames: Arc<AtomicU64>,
+    audio: Arc<AtomicU64>,
+    size: Arc<Mutex<Option<(i32, i32)>>>,
+    first: Arc<Mutex<Option<Duration>>>,
+}
+
+impl TestPlayer {
+    /// A snapshot of what was decoded.
+    pub fn stats(&self) -> PlayStats {
+        PlayStats {
+            frames: self.frames.load(Ordering::SeqCst),
+            audio_buffers: self.audio.load(Ordering::SeqCst),
+            size: self.size.lock().ok().and_then(|s| *s),
+            first_frame: self.first.lock().ok().and_then(|s| *s),
+        }
+    }
+
+    /// Waits until at least `n` frames are decoded.
+    pub async fn wait_frames(&self, n: u64, timeout: Duration) -> anyhow::Result<PlayStats> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.stats();
+            if s.frames >= n {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                bail!("only {} frames decoded in {timeout:?} (wanted {n})", s.frames);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestPlayer {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Plays `name`, offering the given video codecs (in order of preference) and Opus.
+pub async fn play(
+    conn: &mut WcsConnection,
+    name: &str,
+    codecs: &[Codec],
+    ice_addresses: &[IpAddr],
+) -> anyhow::Result<TestPlayer> {
+    let pipeline = gst::Pipeline::builder().name(format!("client-play-{name}")).build();
+    let webrtcbin = gst::ElementFactory::make("webrtcbin")
+        .property_from_str("bundle-policy", "max-bundle")
+        .property("latency", 0u32)
+        .build()?;
+    crate::webrtc::ice::configure(&webrtcbin, &client_ice(ice_addresses));
+    pipeline.add(&webrtcbin)?;
+    let video_caps: Vec<String> = codecs
+        .iter()
+        .map(|c| match c {
+            Codec::H264 => "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,packetization-mode=(string)1,profile-level-id=(string)42e01f".to_string(),
+            Codec::Vp8 => "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000".to_string(),
+            _ => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    let recvonly = gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly;
+    let vcaps = gst::Caps::from_str(&video_caps.join(";"))?;
+    webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>("add-transceiver", &[&recvonly, &vcaps]);
+    let acaps = gst::Caps::from_str("application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2")?;
+    webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>("add-transceiver", &[&recvonly, &acaps]);
+
+    let frames = Arc::new(AtomicU64::new(0));
+    let audio = Arc::new(AtomicU64::new(0));
+    let size: Arc<Mutex<Option<(i32, i32)>>> = Arc::default();
+    let first: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let started = Instant::now();
+    {
+        let pipe = pipeline.downgrade();
+        let (frames, audio, size, first) = (frames.clone(), audio.clone(), size.clone(), first.clone());
+        webrtcbin.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipe.upgrade() else { return };
+            let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else { return };
+            let pipe2 = pipeline.downgrade();
+            let (frames, audio, size, first) = (frames.clone(), audio.clone(), size.clone(), first.clone());
+            decodebin.connect_pad_added(move |_, dpad| {
+                let Some(pipeline) = pipe2.upgrade() else { return };
+                let is_video = dpad
+                    .current_caps()
+                    .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+                    .unwrap_or(false);
+                let sink = gst_app::AppSink::builder().sync(false).build();
+                let conv = if is_video { "videoconvert" } else { "audioconvert" };
+                let Ok(conv) = gst::ElementFactory::make(conv).build() else { return };
+                let _ = pipeline.add_many([&conv, sink.upcast_ref()]);
+                let _ = conv.link(&sink);
+                let _ = conv.sync_state_with_parent();
+                let _ = sink.sync_state_with_parent();
+                if let Some(sp) = conv.static_pad("sink") {
+                    let _ = dpad.link(&sp);
+                }
+                let (frames, audio, size, first) = (frames.clone(), audio.clone(), size.clone(), first.clone());
+                sink.set_callbacks(
+                    gst_app::AppSinkCallbacks::builder()
+                        .new_sample(move |s| {
+                            let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            if is_video {
+                                if frames.fetch_add(1, Ordering::SeqCst) == 0 {
+                                    if let Ok(mut f) = first.lock() {
+                                        *f = Some(started.elapsed());
+                                    }
+                                }
+                                if let Some(st) = sample.caps().and_then(|c| c.structure(0)) {
+                                    if let (Ok(w), Ok(h)) = (st.get::<i32>("width"), st.get::<i32>("height")) {
+                                        if let Ok(mut sz) = size.lock() {
+                                            *sz = Some((w, h));
+                                        }
+                                    }
+                                }
+                            } else {
+                                audio.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(gst::FlowSuccess::Ok)
+                        })
+                        .build(),
+                );
+            });
+            let _ = pipeline.add(&decodebin);
+            let _ = decodebin.sync_state_with_parent();
+            if let Some(sp) = decodebin.static_pad("sink") {
+                let _ = pad.link(&sp);
+            }
+        });
+    }
+    pipeline.set_state(gst::State::Playing)?;
+    let player = TestPlayer {
+        pipeline,
+        media_session_id: uuid::Uuid::new_v4().to_string(),
+        frames,
+        audio,
+        size,
+        first,
+    };
+    let offer = make_offer(&webrtcbin).await?;
+    let msid = player.media_session_id.clone();
+    conn.send(
+        "playStream",
+        json!({"mediaSessionId": msid, "name": name, "published": false, "hasVideo": true,
+               "hasAudio": true, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer}),
+    )
+    .await?;
+    let answer = conn.wait_answer(&msid, Duration::from_secs(10)).await?;
+    set_answer(&webrtcbin, &answer)?;
+    Ok(player)
+}

@@ -1,0 +1,263 @@
+//! Server configuration: one TOML file with documented defaults, every value overridable from the
+//! command line. The server runs with no file at all; a file only names what differs from the defaults.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default HTTP listener: signaling, REST, pages.
+pub const DEFAULT_HTTP: &str = "0.0.0.0:8080";
+/// Default RTMP listener.
+pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
+/// Default RTSP listener.
+pub const DEFAULT_RTSP: &str = "0.0.0.0:8554";
+/// Default WebRTC media port range (one port per peer connection with BUNDLE).
+pub const DEFAULT_ICE_PORT_MIN: u16 = 31000;
+/// Upper end of the default WebRTC media port range.
+pub const DEFAULT_ICE_PORT_MAX: u16 = 31999;
+
+/// Errors found while loading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener (signaling WebSocket, REST, pages, health, metrics).
+    pub http: SocketAddr,
+    /// RTMP listener.
+    pub rtmp: SocketAddr,
+    /// RTSP listener.
+    pub rtsp: SocketAddr,
+    /// Where recordings, media files and the history database live.
+    pub data_dir: PathBuf,
+    /// WebRTC connectivity.
+    pub ice: IceConfig,
+    /// WebSocket signaling.
+    pub signaling: SignalingConfig,
+    /// Fan-out tuning.
+    pub engine: EngineConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: DEFAULT_HTTP.parse().expect("valid default address"),
+            rtmp: DEFAULT_RTMP.parse().expect("valid default address"),
+            rtsp: DEFAULT_RTSP.parse().expect("valid default address"),
+            data_dir: PathBuf::from("data"),
+            ice: IceConfig::default(),
+            signaling: SignalingConfig::default(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// ICE (WebRTC connectivity) settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IceConfig {
+    /// STUN servers as `stun://host:port`.
+    pub stun_servers: Vec<String>,
+    /// TURN servers as `turn://user:password@host:port`.
+    pub turn_servers: Vec<String>,
+    /// Public address to announce besides the local ones (1:1 NAT, as on cloud VMs).
+    pub announce_address: Option<IpAddr>,
+    /// Lowest UDP port for media.
+    pub port_min: u16,
+    /// Highest UDP port for media.
+    pub port_max: u16,
+    /// The only local addresses candidates are gathered on; empty means every interface.
+    pub addresses: Vec<IpAddr>,
+    /// How long a peer may take to connect before its stream fails.
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for IceConfig {
+    fn default() -> Self {
+        Self {
+            stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            announce_address: None,
+            port_min: DEFAULT_ICE_PORT_MIN,
+            port_max: DEFAULT_ICE_PORT_MAX,
+            addresses: Vec::new(),
+            connect_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// WebSocket signaling settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalingConfig {
+    /// How often the server pings each client.
+    #[serde(with = "secs")]
+    pub ping_interval: Duration,
+    /// A client that sends nothing (no pong, no message) for this long is disconnected.
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// Largest accepted text frame, in bytes (an SDP offer is a few KiB).
+    pub max_message_bytes: usize,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_message_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Fan-out tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Largest keyframe cache per track; past it the cache is dropped and new viewers wait for a keyframe.
+    pub gop_cache_bytes: usize,
+    /// Bytes queued for one consumer before it is cut back to the next keyframe.
+    pub consumer_queue_bytes: u64,
+    /// Least time between two keyframe requests sent to a publisher, in milliseconds.
+    pub keyframe_request_interval_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            gop_cache_bytes: 8 * 1024 * 1024,
+            consumer_queue_bytes: 4 * 1024 * 1024,
+            keyframe_request_interval_ms: 500,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys take their defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ice.port_min == 0 || self.ice.port_min > self.ice.port_max {
+            return Err(ConfigError::Invalid(format!(
+                "ice.port_min ({}) must be non-zero and not above ice.port_max ({})",
+                self.ice.port_min, self.ice.port_max
+            )));
+        }
+        for s in &self.ice.stun_servers {
+            if !s.starts_with("stun://") {
+                return Err(ConfigError::Invalid(format!(
+                    "STUN server {s:?} must look like stun://host:port"
+                )));
+            }
+        }
+        for s in &self.ice.turn_servers {
+            if !(s.starts_with("turn://") || s.starts_with("turns://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "TURN server {s:?} must look like turn://user:password@host:port"
+                )));
+            }
+        }
+        if self.signaling.ping_interval.is_zero() || self.signaling.idle_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "signaling.ping_interval and signaling.idle_timeout must be above zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Durations are written as (fractional) seconds in the file.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.http.port(), 8080);
+        assert_eq!(c.rtmp.port(), 1935);
+        assert_eq!(c.ice.port_min, DEFAULT_ICE_PORT_MIN);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn partial_file_overrides_only_what_it_names() {
+        let c = Config::from_toml(
+            "http = \"127.0.0.1:9000\"\n[ice]\naddresses = [\"127.0.0.1\"]\nconnect_timeout = 2.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.ice.addresses, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.ice.connect_timeout, Duration::from_millis(2500));
+        assert_eq!(c.signaling.ping_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(Config::from_toml("htpp = \"x\"").is_err());
+    }
+
+    #[test]
+    fn bad_port_range_is_refused() {
+        let mut c = Config::default();
+        c.ice.port_min = 40000;
+        c.ice.port_max = 30000;
+        assert!(c.validate().is_err());
+        c.ice.port_min = 30000;
+        c.ice.stun_servers = vec!["example.org:3478".into()];
+        assert!(c.validate().is_err());
+    }
+}

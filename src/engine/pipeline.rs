@@ -1,0 +1,162 @@
+//! Pipeline ownership: every pipeline lives in a [`PipelineGuard`] whose drop takes it to NULL on the
+//! reaper thread (never on a tokio worker: `set_state(Null)` can block while streaming threads join),
+//! counts it, and reports bus errors to the owner. All pipelines share one clock and one base time, so
+//! running times mean the same everywhere and buffers can move from one pipeline to another as they are.
+
+use gst::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+/// Counts pipelines alive (built and not yet back at NULL). Each engine has its own, so several
+/// servers in one process (tests) count separately; a global one counts everything.
+#[derive(Clone, Default)]
+pub struct PipelineCounter(Arc<AtomicUsize>);
+
+impl PipelineCounter {
+    /// Pipelines alive now.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The reaper thread's inbox. Unbounded on purpose: a guard's drop must never block or fail, and each
+/// entry is one pipeline that already exists, so the queue is bounded by the pipelines themselves.
+static REAPER: OnceLock<Mutex<mpsc::Sender<Reap>>> = OnceLock::new();
+
+enum Reap {
+    Pipeline(gst::Pipeline, PipelineCounter),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+fn reaper() -> &'static Mutex<mpsc::Sender<Reap>> {
+    REAPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Reap>();
+        std::thread::Builder::new()
+            .name("pipeline-reaper".into())
+            .spawn(move || {
+                for item in rx {
+                    match item {
+                        Reap::Pipeline(p, counter) => {
+                            let name = p.name();
+                            if let Err(e) = p.set_state(gst::State::Null) {
+                                tracing::warn!(pipeline = %name, "could not stop pipeline: {e}");
+                            }
+                            drop(p);
+                            counter.0.fetch_sub(1, Ordering::SeqCst);
+                            tracing::debug!(pipeline = %name, "pipeline stopped");
+                        }
+                        Reap::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .expect("spawning the pipeline reaper thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Waits until every pipeline handed to the reaper so far is at NULL (used at shutdown and in tests).
+pub fn flush_reaper(timeout: std::time::Duration) -> bool {
+    let (tx, rx) = mpsc::sync_channel(1);
+    if let Ok(r) = reaper().lock() {
+        if r.send(Reap::Flush(tx)).is_err() {
+            return false;
+        }
+    }
+    rx.recv_timeout(timeout).is_ok()
+}
+
+/// The clock and base time every pipeline uses.
+pub struct SharedClock {
+    clock: gst::Clock,
+    base_time: gst::ClockTime,
+}
+
+static CLOCK: OnceLock<SharedClock> = OnceLock::new();
+
+/// The process-wide clock; its base time is fixed when first asked for.
+pub fn shared_clock() -> &'static SharedClock {
+    CLOCK.get_or_init(|| {
+        let clock = gst::SystemClock::obtain();
+        let base_time = clock.time();
+        SharedClock { clock, base_time }
+    })
+}
+
+/// Owns one pipeline: the only strong reference outside GStreamer's own.
+pub struct PipelineGuard {
+    pipeline: Option<gst::Pipeline>,
+    counter: PipelineCounter,
+}
+
+impl PipelineGuard {
+    /// Creates an empty pipeline named `name` on the shared clock.
+    pub fn new(name: &str, counter: &PipelineCounter) -> Self {
+        let pipeline = gst::Pipeline::builder().name(name).build();
+        let shared = shared_clock();
+        pipeline.use_clock(Some(&shared.clock));
+        pipeline.set_base_time(shared.base_time);
+        // Keep our base time: the pipeline must not pick a new one when it goes to PLAYING.
+        pipeline.set_start_time(gst::ClockTime::NONE);
+        counter.0.fetch_add(1, Ordering::SeqCst);
+        Self {
+            pipeline: Some(pipeline),
+            counter: counter.clone(),
+        }
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        self.pipeline
+            .as_ref()
+            .expect("pipeline is present until drop")
+    }
+
+    /// Watches the bus on the tokio runtime: errors go to `on_error` (once), warnings to the log.
+    pub fn watch_bus(&self, on_error: impl FnOnce(String) + Send + 'static) {
+        let Some(bus) = self.pipeline().bus() else {
+            return;
+        };
+        let name = self.pipeline().name();
+        let mut on_error = Some(on_error);
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut messages = bus.stream();
+            while let Some(msg) = messages.next().await {
+                match msg.view() {
+                    gst::MessageView::Error(err) => {
+                        let src = msg
+                            .src()
+                            .map(|s| s.path_string().to_string())
+                            .unwrap_or_default();
+                        tracing::warn!(pipeline = %name, element = %src, debug = ?err.debug(), "pipeline error: {}", err.error());
+                        if let Some(f) = on_error.take() {
+                            f(format!("{src}: {}", err.error()));
+                        }
+                    }
+                    gst::MessageView::Warning(w) => {
+                        tracing::debug!(pipeline = %name, "pipeline warning: {}", w.error());
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+impl Drop for PipelineGuard {
+    fn drop(&mut self) {
+        let Some(p) = self.pipeline.take() else { return };
+        let item = Reap::Pipeline(p, self.counter.clone());
+        let unsent = match reaper().lock() {
+            Ok(r) => r.send(item).err().map(|e| e.0),
+            Err(_) => Some(item),
+        };
+        if let Some(Reap::Pipeline(p, counter)) = unsent {
+            // The reaper is gone (process exit): stop it here.
+            let _ = p.set_state(gst::State::Null);
+            counter.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}

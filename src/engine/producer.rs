@@ -1,0 +1,467 @@
+//! Per-track fan-out. A [`Producer`] takes the encoded buffers of one track (from the ingest pipeline's
+//! appsink) and hands the same buffers, not copies, to every consumer's `appsrc`. It keeps the track
+//! since its last keyframe so a new viewer starts at once, and gives each consumer a bounded queue: a
+//! consumer whose queue is full is cut back to the next keyframe, so one slow viewer never stalls the
+//! publisher or anybody else.
+
+use super::media::Codec;
+use gst::prelude::*;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// Limits a producer works within (from the engine configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerLimits {
+    /// Largest keyframe cache in bytes.
+    pub gop_cache_bytes: usize,
+    /// Bytes queued in one consumer before it is cut back to the next keyframe.
+    pub consumer_queue_bytes: u64,
+    /// Least time between two keyframe requests sent upstream.
+    pub keyframe_request_interval: Duration,
+}
+
+/// The stream since its last keyframe.
+#[derive(Default)]
+pub(crate) struct GopCache {
+    buffers: VecDeque<gst::Buffer>,
+    bytes: usize,
+    /// Set when the cache grew past its limit: nothing is kept until the next keyframe.
+    overflowed: bool,
+}
+
+impl GopCache {
+    /// Adds a buffer; a keyframe starts the cache afresh.
+    pub(crate) fn push(&mut self, buffer: &gst::Buffer, keyframe: bool, limit: usize) {
+        if keyframe {
+            self.buffers.clear();
+            self.bytes = 0;
+            self.overflowed = false;
+        } else if self.buffers.is_empty() || self.overflowed {
+            // Deltas without their keyframe are useless to a new viewer.
+            return;
+        }
+        self.bytes += buffer.size();
+        self.buffers.push_back(buffer.clone());
+        if self.bytes > limit {
+            self.buffers.clear();
+            self.bytes = 0;
+            self.overflowed = true;
+        }
+    }
+
+    /// The cached buffers, keyframe first.
+    pub(crate) fn buffers(&self) -> impl Iterator<Item = &gst::Buffer> {
+        self.buffers.iter()
+    }
+
+    /// Whether the cache starts with a keyframe a viewer can decode from.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.buffers.is_empty()
+    }
+}
+
+/// What to do with one buffer for one consumer.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum Admit {
+    Push,
+    Drop,
+}
+
+/// The per-consumer queue policy. `waiting` is the consumer's "cut back, wait for a keyframe" state.
+/// Tracks without keyframes (audio) just drop while the queue is full.
+pub(crate) fn admit(
+    waiting: &mut bool,
+    has_keyframes: bool,
+    keyframe: bool,
+    queued: u64,
+    limit: u64,
+) -> Admit {
+    if !has_keyframes {
+        return if queued > limit {
+            Admit::Drop
+        } else {
+            Admit::Push
+        };
+    }
+    if *waiting {
+        // Resume only on a keyframe, and only once the backlog has drained well below the limit,
+        // so a consumer that is barely keeping up does not flap.
+        if keyframe && queued <= limit / 2 {
+            *waiting = false;
+            Admit::Push
+        } else {
+            Admit::Drop
+        }
+    } else if queued > limit {
+        *waiting = true;
+        Admit::Drop
+    } else {
+        Admit::Push
+    }
+}
+
+struct Slot {
+    id: u64,
+    appsrc: gst_app::AppSrc,
+    waiting_keyframe: bool,
+    dropped: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    caps: Option<gst::Caps>,
+    cache: GopCache,
+    consumers: Vec<Slot>,
+    next_id: u64,
+}
+
+type KeyframeRequester = Box<dyn Fn() + Send + Sync>;
+
+/// One track's fan-out point.
+pub struct Producer {
+    codec: Codec,
+    limits: ProducerLimits,
+    inner: Mutex<Inner>,
+    requester: Mutex<Option<KeyframeRequester>>,
+    last_request: Mutex<Option<Instant>>,
+    buffers_in: AtomicU64,
+    bytes_in: AtomicU64,
+}
+
+impl Producer {
+    /// A producer for a track of `codec`.
+    pub fn new(codec: Codec, limits: ProducerLimits) -> Arc<Self> {
+        Arc::new(Self {
+            codec,
+            limits,
+            inner: Mutex::new(Inner::default()),
+            requester: Mutex::new(None),
+            last_request: Mutex::new(None),
+            buffers_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+        })
+    }
+
+    /// The track's codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The latest caps seen on the track.
+    pub fn caps(&self) -> Option<gst::Caps> {
+        self.inner.lock().ok().and_then(|i| i.caps.clone())
+    }
+
+    /// Buffers and bytes received so far.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.buffers_in.load(Ordering::Relaxed),
+            self.bytes_in.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Number of consumers attached.
+    pub fn consumer_count(&self) -> usize {
+        self.inner.lock().map(|i| i.consumers.len()).unwrap_or(0)
+    }
+
+    /// Installs how to ask the source for a keyframe.
+    pub fn set_keyframe_requester(&self, f: impl Fn() + Send + Sync + 'static) {
+        if let Ok(mut r) = self.requester.lock() {
+            *r = Some(Box::new(f));
+        }
+    }
+
+    /// Asks the source for a keyframe, at most once per configured interval.
+    pub fn request_keyframe(&self) {
+        if !self.codec.is_video() {
+            return;
+        }
+        {
+            let Ok(mut last) = self.last_request.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            if let Some(t) = *last {
+                if now.duration_since(t) < self.limits.keyframe_request_interval {
+                    return;
+                }
+            }
+            *last = Some(now);
+        }
+        if let Ok(r) = self.requester.lock() {
+            if let Some(f) = r.as_ref() {
+                f();
+            }
+        }
+    }
+
+    /// Feeds one buffer, timestamps already in running time. Called on the source's streaming thread.
+    pub fn push(&self, caps: Option<&gst::CapsRef>, buffer: gst::Buffer) {
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if self.buffers_in.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::debug!(codec = ?self.codec, "first buffer on track");
+        }
+        self.bytes_in
+            .fetch_add(buffer.size() as u64, Ordering::Relaxed);
+        let has_keyframes = self.codec.is_video();
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if let Some(caps) = caps {
+            if inner.caps.as_ref().map(|c| c.as_ref()) != Some(caps) {
+                let caps = caps.to_owned();
+                for c in &inner.consumers {
+                    c.appsrc.set_caps(Some(&caps));
+                }
+                inner.caps = Some(caps);
+            }
+        }
+        if has_keyframes {
+            inner
+                .cache
+                .push(&buffer, keyframe, self.limits.gop_cache_bytes);
+        }
+        let limit = self.limits.consumer_queue_bytes;
+        let mut need_keyframe = false;
+        for c in inner.consumers.iter_mut() {
+            let queued = c.appsrc.current_level_bytes();
+            let was_waiting = c.waiting_keyframe;
+            match admit(&mut c.waiting_keyframe, has_keyframes, keyframe, queued, limit) {
+                Admit::Push => {
+                    // A full appsrc refuses with an error flow; the policy above keeps us below that.
+                    let _ = c.appsrc.push_buffer(buffer.clone());
+                }
+                Admit::Drop => {
+                    c.dropped += 1;
+                    if !was_waiting && c.waiting_keyframe {
+                        tracing::debug!(consumer = c.id, queued, "consumer fell behind; waiting for the next keyframe");
+                    }
+                }
+            }
+            need_keyframe |= c.waiting_keyframe && queued <= limit / 2;
+        }
+        drop(inner);
+        if need_keyframe {
+            self.request_keyframe();
+        }
+    }
+
+    /// Attaches a consumer's appsrc. It first gets the cached keyframe and what followed, so it can
+    /// start decoding at once; with no cache it waits for the next keyframe, which is requested.
+    pub fn add_consumer(self: &Arc<Self>, appsrc: &gst_app::AppSrc) -> ConsumerLink {
+        let has_keyframes = self.codec.is_video();
+        let mut ask = false;
+        let id = {
+            let mut inner = match self.inner.lock() {
+                Ok(i) => i,
+                Err(p) => p.into_inner(),
+            };
+            if let Some(caps) = inner.caps.clone() {
+                appsrc.set_caps(Some(&caps));
+            }
+            let mut waiting = false;
+            if has_keyframes {
+                if inner.cache.is_ready() {
+                    for b in inner.cache.buffers() {
+                        let _ = appsrc.push_buffer(b.clone());
+                    }
+                } else {
+                    waiting = true;
+                    ask = true;
+                }
+            }
+            inner.next_id += 1;
+            let id = inner.next_id;
+            inner.consumers.push(Slot {
+                id,
+                appsrc: appsrc.clone(),
+                waiting_keyframe: waiting,
+                dropped: 0,
+            });
+            id
+        };
+        if ask {
+            self.request_keyframe();
+        }
+        ConsumerLink {
+            producer: Arc::downgrade(self),
+            id,
+        }
+    }
+
+    fn remove_consumer(&self, id: u64) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(pos) = inner.consumers.iter().position(|c| c.id == id) {
+                let slot = inner.consumers.swap_remove(pos);
+                if slot.dropped > 0 {
+                    tracing::debug!(consumer = id, dropped = slot.dropped, "consumer detached");
+                }
+            }
+        }
+    }
+}
+
+/// A consumer's attachment to a producer; dropping it detaches the consumer.
+pub struct ConsumerLink {
+    producer: Weak<Producer>,
+    id: u64,
+}
+
+impl Drop for ConsumerLink {
+    fn drop(&mut self) {
+        if let Some(p) = self.producer.upgrade() {
+            p.remove_consumer(self.id);
+        }
+    }
+}
+
+/// Builds the appsrc a consumer pipeline reads a producer's track from.
+pub fn consumer_appsrc(name: &str, limits: &ProducerLimits) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .name(name)
+        .format(gst::Format::Time)
+        .is_live(true)
+        .do_timestamp(false)
+        // Our own policy drops before this; appsrc's hard limit is only a backstop at twice that.
+        .max_bytes(limits.consumer_queue_bytes.saturating_mul(2))
+        .block(false)
+        .build()
+}
+
+/// Connects an ingest pipeline's appsink to a producer: buffers are re-stamped with their running
+/// time (so they mean the same in every pipeline on the shared clock) and handed over.
+pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>) {
+    let weak = Arc::downgrade(producer);
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Some(producer) = weak.upgrade() else {
+                    return Err(gst::FlowError::Eos);
+                };
+                let Some(buffer) = sample.buffer_owned() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let buffer = restamp(&sample, buffer);
+                producer.push(sample.caps(), buffer);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    // Ask the source for a keyframe by sending the request upstream from the appsink, where the
+    // depayloader and webrtcbin turn it into a PLI/FIR to the sender.
+    let sink_weak = appsink.downgrade();
+    producer.set_keyframe_requester(move || {
+        if let Some(sink) = sink_weak.upgrade() {
+            let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            sink.send_event(ev);
+        }
+    });
+}
+
+fn restamp(sample: &gst::Sample, mut buffer: gst::Buffer) -> gst::Buffer {
+    let Some(segment) = sample
+        .segment()
+        .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned())
+    else {
+        return buffer;
+    };
+    let pts = buffer.pts().and_then(|t| segment.to_running_time(t));
+    let dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+    if pts != buffer.pts() || dts != buffer.dts() {
+        let b = buffer.make_mut();
+        b.set_pts(pts);
+        b.set_dts(dts);
+    }
+    buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_cuts_back_to_the_next_keyframe() {
+        let mut waiting = false;
+        assert_eq!(admit(&mut waiting, true, false, 10, 100), Admit::Push);
+        // Over the limit: drop, and keep dropping deltas even after the queue drains.
+        assert_eq!(admit(&mut waiting, true, false, 101, 100), Admit::Drop);
+        assert!(waiting);
+        assert_eq!(admit(&mut waiting, true, false, 0, 100), Admit::Drop);
+        // A keyframe while still backed up is dropped too.
+        assert_eq!(admit(&mut waiting, true, true, 80, 100), Admit::Drop);
+        // A keyframe once drained resumes.
+        assert_eq!(admit(&mut waiting, true, true, 40, 100), Admit::Push);
+        assert!(!waiting);
+    }
+
+    #[test]
+    fn policy_for_audio_only_drops_while_full() {
+        let mut waiting = false;
+        assert_eq!(admit(&mut waiting, false, true, 101, 100), Admit::Drop);
+        assert_eq!(admit(&mut waiting, false, true, 99, 100), Admit::Push);
+        assert!(!waiting);
+    }
+
+    fn buf(size: usize) -> gst::Buffer {
+        gst::Buffer::with_size(size).unwrap()
+    }
+
+    #[test]
+    fn cache_starts_at_keyframe_and_respects_limit() {
+        gst::init().unwrap();
+        let mut c = GopCache::default();
+        c.push(&buf(10), false, 100);
+        assert!(!c.is_ready(), "deltas before any keyframe are not kept");
+        c.push(&buf(10), true, 100);
+        c.push(&buf(10), false, 100);
+        assert_eq!(c.buffers().count(), 2);
+        c.push(&buf(10), true, 100);
+        assert_eq!(c.buffers().count(), 1, "a new keyframe restarts the cache");
+        c.push(&buf(95), false, 100);
+        assert!(!c.is_ready(), "past the limit the cache is dropped");
+        c.push(&buf(10), false, 100);
+        assert!(!c.is_ready(), "and stays empty until the next keyframe");
+        c.push(&buf(10), true, 100);
+        assert!(c.is_ready());
+    }
+
+    #[test]
+    fn fan_out_shares_buffers_and_new_consumer_gets_cache() {
+        gst::init().unwrap();
+        let limits = ProducerLimits {
+            gop_cache_bytes: 1 << 20,
+            consumer_queue_bytes: 1 << 20,
+            keyframe_request_interval: Duration::from_millis(0),
+        };
+        let p = Producer::new(Codec::H264, limits);
+        let asked = Arc::new(AtomicU64::new(0));
+        let a2 = asked.clone();
+        p.set_keyframe_requester(move || {
+            a2.fetch_add(1, Ordering::SeqCst);
+        });
+        let early = consumer_appsrc("early", &limits);
+        let _l1 = p.add_consumer(&early);
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "no cache: a keyframe is requested");
+        let key = buf(100);
+        p.push(None, key.clone());
+        let mut delta = buf(50);
+        delta
+            .get_mut()
+            .unwrap()
+            .set_flags(gst::BufferFlags::DELTA_UNIT);
+        p.push(None, delta);
+        assert_eq!(early.current_level_bytes(), 150);
+        let late = consumer_appsrc("late", &limits);
+        let l2 = p.add_consumer(&late);
+        assert_eq!(late.current_level_bytes(), 150, "the late consumer got the cached GOP");
+        assert_eq!(p.consumer_count(), 2);
+        drop(l2);
+        assert_eq!(p.consumer_count(), 1);
+    }
+}

@@ -1,0 +1,106 @@
+//! Pipeline fragments (`pipelines/`) and encoder presets (`presets/`) are data. Defaults are built
+//! into the binary; a directory given in the configuration may override any of them. Everything is
+//! checked at start-up against the installed GStreamer elements, so a typo or a missing plugin stops
+//! the server with a clear message.
+
+use super::media::Codec;
+use anyhow::Context;
+use gst::prelude::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// An encoder profile: the factory, its properties as launch-syntax strings, and an optional
+/// fragment placed after it (a parser).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// Element factory name.
+    pub factory: String,
+    /// Launch fragment linked after the encoder.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Properties, set with `set_property_from_str`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn decode_fragment(codec: Codec) -> &'static str {
+    match codec {
+        Codec::H264 => include_str!("../../pipelines/decode/h264.gst"),
+        Codec::Vp8 => include_str!("../../pipelines/decode/vp8.gst"),
+        Codec::Opus => include_str!("../../pipelines/decode/opus.gst"),
+        Codec::Aac => include_str!("../../pipelines/decode/aac.gst"),
+    }
+}
+
+fn preset_text(codec: Codec) -> &'static str {
+    match codec {
+        Codec::H264 => include_str!("../../presets/h264.toml"),
+        Codec::Vp8 => include_str!("../../presets/vp8.toml"),
+        Codec::Opus => include_str!("../../presets/opus.toml"),
+        Codec::Aac => include_str!("../../presets/aac.toml"),
+    }
+}
+
+/// The encoder preset for `codec`.
+pub fn preset(codec: Codec) -> anyhow::Result<Preset> {
+    toml::from_str(preset_text(codec)).with_context(|| format!("presets/{}.toml", codec.slug()))
+}
+
+/// A bin that decodes `codec` to raw media (ghost pads `sink` and `src`).
+pub fn decoder(codec: Codec) -> anyhow::Result<gst::Bin> {
+    gst::parse::bin_from_description(decode_fragment(codec).trim(), true)
+        .with_context(|| format!("pipelines/decode/{}.gst", codec.slug()))
+}
+
+/// A bin that encodes raw media to `codec` per its preset (ghost pads `sink` and `src`).
+pub fn encoder(codec: Codec) -> anyhow::Result<gst::Bin> {
+    let p = preset(codec)?;
+    let bin = gst::Bin::new();
+    let enc = gst::ElementFactory::make(&p.factory)
+        .name("encoder")
+        .build()
+        .with_context(|| format!("presets/{}.toml: element {:?}", codec.slug(), p.factory))?;
+    for (k, v) in &p.properties {
+        if enc.find_property(k).is_none() {
+            anyhow::bail!(
+                "presets/{}.toml: {} has no property {k:?}",
+                codec.slug(),
+                p.factory
+            );
+        }
+        enc.set_property_from_str(k, v);
+    }
+    bin.add(&enc)?;
+    let mut last = enc.clone();
+    if let Some(after) = &p.after {
+        let tail = gst::parse::bin_from_description(after, true)
+            .with_context(|| format!("presets/{}.toml: after = {after:?}", codec.slug()))?;
+        bin.add(&tail)?;
+        enc.link(&tail)?;
+        last = tail.upcast();
+    }
+    let sink = enc.static_pad("sink").context("encoder has no sink pad")?;
+    let src = last.static_pad("src").context("encoder chain has no src pad")?;
+    bin.add_pad(&gst::GhostPad::with_target(&sink)?)?;
+    bin.add_pad(&gst::GhostPad::with_target(&src)?)?;
+    Ok(bin)
+}
+
+/// Builds every fragment and preset once; the first failure explains what is wrong.
+pub fn validate() -> anyhow::Result<()> {
+    for codec in [Codec::H264, Codec::Vp8, Codec::Opus, Codec::Aac] {
+        decoder(codec)?;
+        encoder(codec)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn built_in_fragments_and_presets_are_valid() {
+        gst::init().unwrap();
+        super::validate().unwrap();
+    }
+}

@@ -1,0 +1,17 @@
+//! streamgate: a media server in Rust that builds and rewires GStreamer pipelines per stream and
+//! speaks WCS-compatible WebSocket signaling and REST. See the README for what works today.
+
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod server;
+pub mod signaling;
+pub mod telemetry;
+pub mod webrtc;
+
+pub use config::Config;
+pub use server::{start, App};

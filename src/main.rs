@@ -1,0 +1,156 @@
+//! The `streamgate` command: `serve` runs the server (no config file needed), `check` validates a
+//! configuration and the installed GStreamer elements.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+use streamgate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "streamgate", version, about = "A GStreamer media server with WCS-compatible signaling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Check the configuration and the installed GStreamer elements, then exit.
+    Check(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file; anything it does not set keeps its default.
+    #[arg(long, env = "STREAMGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// HTTP address (signaling, REST, pages) [default: 0.0.0.0:8080].
+    #[arg(long, env = "STREAMGATE_HTTP")]
+    http: Option<SocketAddr>,
+    /// RTMP address [default: 0.0.0.0:1935].
+    #[arg(long, env = "STREAMGATE_RTMP")]
+    rtmp: Option<SocketAddr>,
+    /// RTSP address [default: 0.0.0.0:8554].
+    #[arg(long, env = "STREAMGATE_RTSP")]
+    rtsp: Option<SocketAddr>,
+    /// Data directory (recordings, media files, history) [default: ./data].
+    #[arg(long, env = "STREAMGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Gather ICE candidates only on this local address (repeatable) [default: every interface].
+    #[arg(long = "ice-address")]
+    ice_address: Vec<IpAddr>,
+    /// Public address to announce for 1:1 NAT.
+    #[arg(long, env = "STREAMGATE_ANNOUNCE_ADDRESS")]
+    announce_address: Option<IpAddr>,
+    /// STUN server, stun://host:port (repeatable).
+    #[arg(long = "stun")]
+    stun: Vec<String>,
+    /// TURN server, turn://user:password@host:port (repeatable).
+    #[arg(long = "turn")]
+    turn: Vec<String>,
+    /// Lowest UDP port for WebRTC media [default: 31000].
+    #[arg(long)]
+    ice_port_min: Option<u16>,
+    /// Highest UDP port for WebRTC media [default: 31999].
+    #[arg(long)]
+    ice_port_max: Option<u16>,
+    /// Seconds between server pings on the signaling socket [default: 5].
+    #[arg(long)]
+    ping_interval: Option<f64>,
+    /// Seconds of silence after which a signaling client is dropped [default: 30].
+    #[arg(long)]
+    idle_timeout: Option<f64>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.http {
+            c.http = v;
+        }
+        if let Some(v) = self.rtmp {
+            c.rtmp = v;
+        }
+        if let Some(v) = self.rtsp {
+            c.rtsp = v;
+        }
+        if let Some(v) = &self.data_dir {
+            c.data_dir = v.clone();
+        }
+        if !self.ice_address.is_empty() {
+            c.ice.addresses = self.ice_address.clone();
+        }
+        if self.announce_address.is_some() {
+            c.ice.announce_address = self.announce_address;
+        }
+        if !self.stun.is_empty() {
+            c.ice.stun_servers = self.stun.clone();
+        }
+        if !self.turn.is_empty() {
+            c.ice.turn_servers = self.turn.clone();
+        }
+        if let Some(v) = self.ice_port_min {
+            c.ice.port_min = v;
+        }
+        if let Some(v) = self.ice_port_max {
+            c.ice.port_max = v;
+        }
+        if let Some(v) = self.ping_interval {
+            c.signaling.ping_interval = Duration::try_from_secs_f64(v)?;
+        }
+        if let Some(v) = self.idle_timeout {
+            c.signaling.idle_timeout = Duration::try_from_secs_f64(v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    streamgate::telemetry::init();
+    gst::init()?;
+    match cli.command {
+        Command::Check(args) => {
+            args.config()?;
+            streamgate::engine::templates::validate()?;
+            println!("configuration and GStreamer elements OK");
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let app = streamgate::start(config).await?;
+                shutdown_signal().await;
+                // Whatever happens, exit within 5 s of the signal.
+                std::thread::spawn(|| {
+                    std::thread::sleep(Duration::from_secs(5));
+                    eprintln!("shutdown took too long; exiting");
+                    std::process::exit(1);
+                });
+                app.shutdown().await;
+                anyhow::Ok(())
+            })?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Starting and stopping the whole server: the engine, the HTTP listener (signaling, REST, health,
+//! metrics) and an orderly shutdown in which every client is told its streams stopped and every
+//! pipeline is back at NULL before the process exits.
+
+use crate::config::Config;
+use crate::engine::{pipeline, Engine};
+use crate::signaling::{self, Sessions};
+use anyhow::Context;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::watch;
+use tower_http::cors::CorsLayer;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// Live signaling connections.
+    pub sessions: Sessions,
+    /// Flips to true when the server stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// This server's node id in WCS's objects.
+    pub node_id: String,
+}
+
+/// A running server.
+pub struct App {
+    /// Where the HTTP listener is bound.
+    pub http_addr: SocketAddr,
+    state: AppState,
+    stop_tx: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    let max = state.engine.config().signaling.max_message_bytes;
+    ws.max_message_size(max)
+        .on_upgrade(move |socket| signaling::session::run(socket, state, peer))
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(ws_upgrade))
+        .route("/websocket", get(ws_upgrade))
+        .merge(crate::api::router())
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}
+
+/// Starts the server with `config`; returns once it listens.
+pub async fn start(config: Config) -> anyhow::Result<App> {
+    config.validate()?;
+    crate::engine::templates::validate().context("checking pipelines/ and presets/")?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("binding HTTP listener on {}", config.http))?;
+    let http_addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        engine: Engine::new(config),
+        sessions: Sessions::default(),
+        shutdown: stop_rx.clone(),
+        node_id: format!("streamgate@{http_addr}"),
+    };
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop = stop_rx;
+    let server = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    });
+    tracing::info!(%http_addr, "streamgate listening");
+    Ok(App {
+        http_addr,
+        state,
+        stop_tx,
+        server,
+    })
+}
+
+impl App {
+    /// The shared state (engine, sessions), for tests and embedding.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the server: clients are told their streams stopped, pipelines go to NULL.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.state.engine.shutdown();
+        let _ = self.stop_tx.send(true);
+        // Sessions end their streams and close; wait for them, but not forever.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while !self.state.sessions.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.server).await;
+        let _ = tokio::task::spawn_blocking(|| pipeline::flush_reaper(Duration::from_secs(2))).await;
+        tracing::info!(pipelines = self.state.engine.counts().pipelines, "stopped");
+    }
+}

@@ -1,0 +1,389 @@
+//! One signaling connection: a task that reads the client's frames, owns every publish and play
+//! handle the client opened, relays the engine's notices as WCS status events, pings the client and
+//! drops it when silent. Whatever way the connection ends (close, error, silence, shutdown), every
+//! stream it owned ends with it, because the handles die with the task.
+
+use super::protocol::{self, Incoming, StreamRef, StreamRequest};
+use super::{Control, OUTBOX_CAPACITY};
+use crate::engine::{
+    EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, StreamInfo,
+    MAILBOX_CAPACITY,
+};
+use crate::server::AppState;
+use axum::extract::ws::{Message, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+struct Publisher {
+    handle: PublishHandle,
+    name: String,
+}
+
+struct Player {
+    handle: PlayHandle,
+    name: String,
+}
+
+/// Why the connection ended.
+#[derive(Debug)]
+enum End {
+    ClientClosed,
+    SocketError(String),
+    Silent,
+    NotReading,
+    Shutdown,
+    ClosedByServer,
+}
+
+struct Conn {
+    id: String,
+    peer: SocketAddr,
+    state: AppState,
+    app_key: String,
+    established: bool,
+    out: mpsc::Sender<Message>,
+    events: mpsc::Sender<MediaNotice>,
+    publishers: HashMap<String, Publisher>,
+    players: HashMap<String, Player>,
+}
+
+/// Runs one connection to its end.
+pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOX_CAPACITY);
+    let (ev_tx, mut ev_rx) = mpsc::channel::<MediaNotice>(MAILBOX_CAPACITY);
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<Control>(OUTBOX_CAPACITY);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            let close = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut shutdown = state.shutdown.clone();
+    let cfg = state.engine.config().signaling.clone();
+    let mut conn = Conn {
+        id: id.clone(),
+        peer,
+        state,
+        app_key: "defaultApp".into(),
+        established: false,
+        out: out_tx,
+        events: ev_tx,
+        publishers: HashMap::new(),
+        players: HashMap::new(),
+    };
+    tracing::info!(session = %id, %peer, "signaling connection opened");
+    let mut ping = tokio::time::interval(cfg.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let end = loop {
+        tokio::select! {
+            msg = stream.next() => {
+                last_heard = Instant::now();
+                match msg {
+                    None | Some(Ok(Message::Close(_))) => break End::ClientClosed,
+                    Some(Err(e)) => break End::SocketError(e.to_string()),
+                    Some(Ok(Message::Text(t))) => {
+                        if let Err(end) = conn.on_text(&ctl_tx, t.as_str()).await {
+                            break end;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if conn.send(protocol::fail("Binary frames are not supported", None)).is_err() {
+                            break End::NotReading;
+                        }
+                    }
+                    Some(Ok(_)) => {} // WebSocket-level ping/pong
+                }
+            }
+            Some(n) = ev_rx.recv() => {
+                if let Err(end) = conn.on_notice(n) {
+                    break end;
+                }
+            }
+            Some(c) = ctl_rx.recv() => match c {
+                Control::Send(f) => if conn.send(f).is_err() { break End::NotReading },
+                Control::Close => break End::ClosedByServer,
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > cfg.idle_timeout {
+                    break End::Silent;
+                }
+                if conn.send(protocol::frame("ping", Value::Null)).is_err() {
+                    break End::NotReading;
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break End::Shutdown;
+                }
+            }
+        }
+    };
+    conn.finish(&end);
+    drop(conn);
+    // Give the writer a moment to flush the final status frames, then stop it regardless.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+}
+
+impl Conn {
+    fn send(&self, text: String) -> Result<(), End> {
+        self.out
+            .try_send(Message::Text(text.into()))
+            .map_err(|_| End::NotReading)
+    }
+
+    fn status(&self, info: Option<StreamInfo>, base: (&str, &str, bool), status: &str, text: &str) -> Result<(), End> {
+        let (msid, name, published) = base;
+        let mut v = match info {
+            Some(i) => serde_json::to_value(i).unwrap_or_else(|_| json!({})),
+            None => json!({ "mediaSessionId": msid, "name": name, "published": published }),
+        };
+        v["status"] = Value::String(status.to_owned());
+        if !text.is_empty() {
+            v["info"] = Value::String(text.to_owned());
+        }
+        self.send(protocol::frame("notifyStreamStatusEvent", v))
+    }
+
+    fn info_of(&self, msid: &str) -> Option<StreamInfo> {
+        self.state.engine.find(None, Some(msid), None).into_iter().next()
+    }
+
+    async fn on_text(&mut self, ctl: &mpsc::Sender<Control>, text: &str) -> Result<(), End> {
+        let msg = match protocol::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(session = %self.id, peer = %self.peer, "refused frame: {e}");
+                return self.send(protocol::fail(&e.to_string(), e.api_method()));
+            }
+        };
+        match msg {
+            Incoming::Connection(obj) => self.on_connection(ctl, obj),
+            Incoming::PublishStream(r) => self.on_publish(r).await,
+            Incoming::PlayStream(r) => self.on_play(r).await,
+            Incoming::UnPublishStream(r) => self.on_unpublish(r),
+            Incoming::StopStream(r) => self.on_stop(r),
+            Incoming::SendStreamEvent {
+                media_session_id,
+                kind,
+                payload,
+            } => {
+                if !self.publishers.contains_key(&media_session_id) {
+                    return self.send(protocol::fail("Stream not found", Some("sendStreamEvent")));
+                }
+                match self.state.engine.stream_event(&media_session_id, &kind, payload) {
+                    Ok(_) => Ok(()),
+                    Err(e) => self.send(protocol::fail(&e.to_string(), Some("sendStreamEvent"))),
+                }
+            }
+            Incoming::SendData { operation_id, .. } => {
+                // With no back end configured, data is accepted as WCS's default application does.
+                self.send(protocol::frame(
+                    "DataStatusEvent",
+                    json!({ "operationId": operation_id, "status": "ACCEPTED" }),
+                ))
+            }
+            Incoming::Ping => self.send(protocol::frame("pong", Value::Null)),
+            Incoming::Pong => Ok(()),
+            Incoming::Unsupported(m) => {
+                self.send(protocol::fail(&format!("{m} is not supported by this server"), Some(&m)))
+            }
+        }
+    }
+
+    fn on_connection(&mut self, ctl: &mpsc::Sender<Control>, obj: Value) -> Result<(), End> {
+        let mut info = obj;
+        if let Some(k) = info.get("appKey").and_then(Value::as_str) {
+            if !k.is_empty() {
+                self.app_key = k.to_owned();
+            }
+        }
+        info["appKey"] = Value::String(self.app_key.clone());
+        info["sessionId"] = Value::String(self.id.clone());
+        info["nodeId"] = Value::String(self.state.node_id.clone());
+        if !info.get("authToken").is_some_and(Value::is_string) {
+            info["authToken"] = Value::String(self.id.clone());
+        }
+        info["status"] = Value::String("ESTABLISHED".into());
+        // Never echo credentials back or list them over REST.
+        if let Some(o) = info.as_object_mut() {
+            o.remove("sipPassword");
+        }
+        self.state.sessions.insert(&self.id, info.clone(), ctl.clone());
+        self.established = true;
+        tracing::info!(session = %self.id, app_key = %self.app_key, "session established");
+        self.send(protocol::frame("getUserData", info))
+    }
+
+    fn request(&self, r: &StreamRequest) -> MediaRequest {
+        MediaRequest {
+            session_id: self.id.clone(),
+            app_key: self.app_key.clone(),
+            media_session_id: r.media_session_id.clone(),
+            name: r.name.clone(),
+            sdp: r.sdp.clone(),
+            record: r.record,
+            custom: r.custom.clone(),
+            events: self.events.clone(),
+        }
+    }
+
+    fn precheck(&self, r: &StreamRequest) -> Option<EngineError> {
+        if !self.established {
+            return Some(EngineError::Invalid("Session not ready".into()));
+        }
+        if r.media_session_id.is_empty() {
+            return Some(EngineError::Invalid("MediaSessionId is null".into()));
+        }
+        if self.publishers.contains_key(&r.media_session_id) || self.players.contains_key(&r.media_session_id) {
+            return Some(EngineError::MediaSessionInUse);
+        }
+        None
+    }
+
+    async fn on_publish(&mut self, r: StreamRequest) -> Result<(), End> {
+        let base = (r.media_session_id.as_str(), r.name.as_str(), true);
+        if let Some(e) = self.precheck(&r) {
+            return self.status(None, base, "FAILED", &e.to_string());
+        }
+        match self.state.engine.publish_webrtc(self.request(&r)).await {
+            Ok((handle, answer)) => {
+                self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
+                self.publishers.insert(r.media_session_id.clone(), Publisher { handle, name: r.name.clone() });
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.id, stream = %r.name, "publish refused: {e} {}", detail(&e));
+                self.status(None, base, "FAILED", &e.to_string())
+            }
+        }
+    }
+
+    async fn on_play(&mut self, r: StreamRequest) -> Result<(), End> {
+        let base = (r.media_session_id.as_str(), r.name.as_str(), false);
+        if let Some(e) = self.precheck(&r) {
+            return self.status(None, base, "FAILED", &e.to_string());
+        }
+        match self.state.engine.play_webrtc(self.request(&r)).await {
+            Ok((handle, answer)) => {
+                self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
+                self.players.insert(r.media_session_id.clone(), Player { handle, name: r.name.clone() });
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.id, stream = %r.name, "play refused: {e} {}", detail(&e));
+                self.status(None, base, "FAILED", &e.to_string())
+            }
+        }
+    }
+
+    fn on_unpublish(&mut self, r: StreamRef) -> Result<(), End> {
+        let info = self.info_of(&r.media_session_id);
+        match self.publishers.remove(&r.media_session_id) {
+            Some(p) => {
+                drop(p.handle);
+                self.status(info, (&r.media_session_id, &p.name, true), "UNPUBLISHED", "")
+            }
+            None => self.send(protocol::fail("Stream not found", Some("unPublishStream"))),
+        }
+    }
+
+    fn on_stop(&mut self, r: StreamRef) -> Result<(), End> {
+        let info = self.info_of(&r.media_session_id);
+        match self.players.remove(&r.media_session_id) {
+            Some(p) => {
+                drop(p.handle);
+                self.status(info, (&r.media_session_id, &p.name, false), "STOPPED", "")
+            }
+            None => self.send(protocol::fail("Stream not found", Some("stopStream"))),
+        }
+    }
+
+    fn on_notice(&mut self, n: MediaNotice) -> Result<(), End> {
+        let msid = n.media_session_id.as_str();
+        let published = self.publishers.contains_key(msid);
+        let name = match (self.publishers.get(msid), self.players.get(msid)) {
+            (Some(p), _) => p.name.clone(),
+            (_, Some(p)) => p.name.clone(),
+            _ => return Ok(()), // already ended
+        };
+        let base = (msid, name.as_str(), published);
+        match n.event {
+            MediaEvent::Connected => {
+                let status = if published { "PUBLISHING" } else { "PLAYING" };
+                self.status(self.info_of(msid), base, status, "")
+            }
+            MediaEvent::Failed(text) => {
+                let info = self.info_of(msid);
+                self.end_media(msid);
+                tracing::warn!(session = %self.id, stream = %name, "media session failed: {text}");
+                self.status(info, base, "FAILED", &text)
+            }
+            MediaEvent::Stop(text) => {
+                let info = self.info_of(msid);
+                self.end_media(msid);
+                let status = if published { "UNPUBLISHED" } else { "STOPPED" };
+                self.status(info, base, status, &text)
+            }
+            MediaEvent::StreamEvent { kind, payload } => self.send(protocol::frame(
+                "notifyStreamEvent",
+                json!({ "mediaSessionId": msid, "type": kind, "payload": payload }),
+            )),
+        }
+    }
+
+    fn end_media(&mut self, msid: &str) {
+        self.publishers.remove(msid);
+        self.players.remove(msid);
+    }
+
+    /// Ends every stream of the connection and tells the client where it can still hear it.
+    fn finish(&mut self, end: &End) {
+        let text = match end {
+            End::Shutdown => "Requested stream shutdown",
+            End::ClosedByServer => "Stopped by rest /terminate",
+            _ => "Stopped by session disconnect",
+        };
+        if let End::SocketError(e) = end {
+            tracing::debug!(session = %self.id, "socket error: {e}");
+        }
+        let tell = matches!(end, End::Shutdown | End::ClosedByServer);
+        let pubs: Vec<(String, Publisher)> = self.publishers.drain().collect();
+        let plays: Vec<(String, Player)> = self.players.drain().collect();
+        for (msid, p) in pubs {
+            let info = self.info_of(&msid);
+            drop(p.handle);
+            if tell {
+                let _ = self.status(info, (&msid, &p.name, true), "UNPUBLISHED", text);
+            }
+        }
+        for (msid, p) in plays {
+            let info = self.info_of(&msid);
+            drop(p.handle);
+            if tell {
+                let _ = self.status(info, (&msid, &p.name, false), "STOPPED", text);
+            }
+        }
+        if tell {
+            let _ = self.out.try_send(Message::Close(None));
+        }
+        self.state.sessions.remove(&self.id);
+        tracing::info!(session = %self.id, peer = %self.peer, reason = ?end, "signaling connection closed");
+    }
+}
+
+fn detail(e: &EngineError) -> String {
+    match e {
+        EngineError::Internal(d) => d.clone(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,105 @@
+//! Shared test helpers: start the real server on 127.0.0.1 with ephemeral ports, read its metrics,
+//! and wait on conditions with timeouts (never fixed sleeps).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use streamgate::config::Config;
+
+/// Initializes GStreamer and logging once.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gst::init().expect("GStreamer initializes");
+        streamgate::telemetry::init();
+    });
+}
+
+/// A test configuration: loopback only, short timeouts, a fresh data directory.
+pub fn config() -> Config {
+    let mut c = Config::default();
+    c.http = "127.0.0.1:0".parse().unwrap();
+    c.rtmp = "127.0.0.1:0".parse().unwrap();
+    c.rtsp = "127.0.0.1:0".parse().unwrap();
+    c.ice.addresses = vec!["127.0.0.1".parse().unwrap()];
+    c.ice.connect_timeout = Duration::from_secs(10);
+    c.signaling.ping_interval = Duration::from_millis(500);
+    c.signaling.idle_timeout = Duration::from_secs(3);
+    let dir: PathBuf = std::env::temp_dir().join(format!("streamgate-test-{}", uuid::Uuid::new_v4()));
+    c.data_dir = dir;
+    c
+}
+
+/// Starts the server with `config`.
+pub async fn start(config: Config) -> streamgate::App {
+    init();
+    streamgate::start(config).await.expect("server starts")
+}
+
+/// The signaling URL of a server.
+pub fn ws_url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/")
+}
+
+/// One gauge from `/metrics`.
+pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let text = http_get(addr, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+}
+
+/// A minimal HTTP/1.1 client (GET), enough for health and metrics.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    http(addr, "GET", path, "").await.1
+}
+
+/// A minimal HTTP/1.1 request; returns (status, body).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status: u16 = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // Bodies may be chunked; tests only look for substrings and JSON inside.
+    (status, dechunk(&body))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else { return body.to_string() };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_string() };
+        if n == 0 {
+            return out;
+        }
+        if after.len() < n {
+            return body.to_string();
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+}
+
+/// Polls `f` until it is true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
