@@ -240,7 +240,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.http.port(), 9000);
-        assert_eq!(c.ice.addresses, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            c.ice.addresses,
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
         assert_eq!(c.ice.connect_timeout, Duration::from_millis(2500));
         assert_eq!(c.signaling.ping_interval, Duration::from_secs(5));
     }

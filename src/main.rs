@@ -8,7 +8,11 @@ use std::time::Duration;
 use streamgate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "streamgate", version, about = "A GStreamer media server with WCS-compatible signaling")]
+#[command(
+    name = "streamgate",
+    version,
+    about = "A GStreamer media server with WCS-compatible signaling"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -137,7 +141,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let config = args.config()?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let app = streamgate::start(config).await?;
                 shutdown_signal().await;

@@ -81,7 +81,10 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         let graceful = async move {
             let _ = stop.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await
+        {
             tracing::error!("HTTP server failed: {e}");
         }
     });
@@ -111,7 +114,8 @@ impl App {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.server).await;
-        let _ = tokio::task::spawn_blocking(|| pipeline::flush_reaper(Duration::from_secs(2))).await;
+        let _ =
+            tokio::task::spawn_blocking(|| pipeline::flush_reaper(Duration::from_secs(2))).await;
         tracing::info!(pipelines = self.state.engine.counts().pipelines, "stopped");
     }
 }

@@ -15,15 +15,25 @@ async fn fanout(codec: Codec) {
     let lo = ["127.0.0.1".parse().unwrap()];
 
     let mut pc = WcsConnection::connect(&url).await.unwrap();
-    let opts = PublishOptions { width: 640, height: 360, codec, ..Default::default() };
+    let opts = PublishOptions {
+        width: 640,
+        height: 360,
+        codec,
+        ..Default::default()
+    };
     let publisher = client::publish(&mut pc, "fanout", &opts).await.unwrap();
-    let st = pc.wait_status(&publisher.media_session_id, T).await.unwrap();
+    let st = pc
+        .wait_status(&publisher.media_session_id, T)
+        .await
+        .unwrap();
     assert_eq!(st["status"], "PUBLISHING", "{st}");
 
     let mut players = Vec::new();
     for _ in 0..3 {
         let mut c = WcsConnection::connect(&url).await.unwrap();
-        let p = client::play(&mut c, "fanout", &[Codec::H264, Codec::Vp8], &lo).await.unwrap();
+        let p = client::play(&mut c, "fanout", &[Codec::H264, Codec::Vp8], &lo)
+            .await
+            .unwrap();
         let st = c.wait_status(&p.media_session_id, T).await.unwrap();
         assert_eq!(st["status"], "PLAYING", "{st}");
         players.push((c, p));
@@ -33,13 +43,25 @@ async fn fanout(codec: Codec) {
         assert_eq!(s.size, Some((640, 360)), "decoded picture size");
         assert!(s.audio_buffers > 0, "audio decoded too");
     }
-    assert_eq!(common::metric(app.http_addr, "streamgate_media_sessions").await, 4.0);
-    assert_eq!(common::metric(app.http_addr, "streamgate_pipelines").await, 4.0);
+    assert_eq!(
+        common::metric(app.http_addr, "streamgate_media_sessions").await,
+        4.0
+    );
+    assert_eq!(
+        common::metric(app.http_addr, "streamgate_pipelines").await,
+        4.0
+    );
 
-    pc.send("unPublishStream", serde_json::json!({"mediaSessionId": publisher.media_session_id, "name": "fanout"}))
+    pc.send(
+        "unPublishStream",
+        serde_json::json!({"mediaSessionId": publisher.media_session_id, "name": "fanout"}),
+    )
+    .await
+    .unwrap();
+    let st = pc
+        .wait_status(&publisher.media_session_id, T)
         .await
         .unwrap();
-    let st = pc.wait_status(&publisher.media_session_id, T).await.unwrap();
     assert_eq!(st["status"], "UNPUBLISHED", "{st}");
     for (c, p) in &mut players {
         let st = c.wait_status(&p.media_session_id, T).await.unwrap();

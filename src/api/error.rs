@@ -28,7 +28,9 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::StreamNotFound => ApiError::NotFound(e.to_string()),
-            EngineError::NameInUse | EngineError::MediaSessionInUse => ApiError::Conflict(e.to_string()),
+            EngineError::NameInUse | EngineError::MediaSessionInUse => {
+                ApiError::Conflict(e.to_string())
+            }
             EngineError::Invalid(_) | EngineError::BadSdp(_) | EngineError::NoCommonCodecs => {
                 ApiError::BadRequest(e.to_string())
             }
@@ -46,7 +48,10 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ApiError::Internal(d) => {
                 tracing::error!("internal error: {d}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal error".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error".to_owned(),
+                )
             }
         };
         let body = json!({

@@ -21,11 +21,17 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/rest-api/stream/find_all", post(stream_find_all).get(stream_find_all))
+        .route(
+            "/rest-api/stream/find_all",
+            post(stream_find_all).get(stream_find_all),
+        )
         .route("/rest-api/stream/find", post(stream_find))
         .route("/rest-api/stream/terminate", post(stream_terminate))
         .route("/rest-api/stream/event/send", post(stream_event_send))
-        .route("/rest-api/connection/find_all", post(connection_find_all).get(connection_find_all))
+        .route(
+            "/rest-api/connection/find_all",
+            post(connection_find_all).get(connection_find_all),
+        )
         .route("/rest-api/connection/terminate", post(connection_terminate))
         .route("/rest-api/data/send", post(data_send))
 }
@@ -37,7 +43,8 @@ fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
     } else {
         &bytes[..]
     };
-    serde_json::from_slice(text).map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+    serde_json::from_slice(text)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -52,8 +59,16 @@ fn proc_status(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field).map(|v| v.trim().split(' ').next().unwrap_or("0").parse().unwrap_or(0)))
+            s.lines().find_map(|l| {
+                l.strip_prefix(field).map(|v| {
+                    v.trim()
+                        .split(' ')
+                        .next()
+                        .unwrap_or("0")
+                        .parse()
+                        .unwrap_or(0)
+                })
+            })
         })
         .unwrap_or(0)
 }
@@ -98,10 +113,21 @@ impl StreamFilter {
     fn select(&self, state: &AppState) -> Vec<crate::engine::StreamInfo> {
         state
             .engine
-            .find(self.name.as_deref(), self.media_session_id.as_deref(), self.published)
+            .find(
+                self.name.as_deref(),
+                self.media_session_id.as_deref(),
+                self.published,
+            )
             .into_iter()
-            .filter(|s| self.media_session_ids.is_empty() || self.media_session_ids.contains(&s.media_session_id))
-            .filter(|s| self.status.as_deref().is_none_or(|st| s.status.as_str() == st))
+            .filter(|s| {
+                self.media_session_ids.is_empty()
+                    || self.media_session_ids.contains(&s.media_session_id)
+            })
+            .filter(|s| {
+                self.status
+                    .as_deref()
+                    .is_none_or(|st| s.status.as_str() == st)
+            })
             .collect()
     }
 }
@@ -109,7 +135,9 @@ impl StreamFilter {
 async fn stream_find(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
     let f: StreamFilter = body(&bytes)?;
     if f.name.is_none() && f.media_session_id.is_none() {
-        return Err(ApiError::BadRequest("name or mediaSessionId is required".into()));
+        return Err(ApiError::BadRequest(
+            "name or mediaSessionId is required".into(),
+        ));
     }
     let found = f.select(&state);
     if found.is_empty() {
@@ -118,9 +146,16 @@ async fn stream_find(State(state): State<AppState>, bytes: Bytes) -> Result<Json
     Ok(Json(json!(found)))
 }
 
-async fn stream_terminate(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+async fn stream_terminate(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let f: StreamFilter = body(&bytes)?;
-    let ids: Vec<String> = f.select(&state).into_iter().map(|s| s.media_session_id).collect();
+    let ids: Vec<String> = f
+        .select(&state)
+        .into_iter()
+        .map(|s| s.media_session_id)
+        .collect();
     if ids.is_empty() {
         return Err(ApiError::NotFound("Stream not found".into()));
     }
@@ -139,7 +174,10 @@ struct EventSend {
     payload: Value,
 }
 
-async fn stream_event_send(State(state): State<AppState>, bytes: Bytes) -> Result<StatusCode, ApiError> {
+async fn stream_event_send(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
     let e: EventSend = body(&bytes)?;
     let kind = e.kind.unwrap_or_else(|| "data".into());
     state
@@ -159,7 +197,10 @@ struct SessionRef {
     session_id: String,
 }
 
-async fn connection_terminate(State(state): State<AppState>, bytes: Bytes) -> Result<StatusCode, ApiError> {
+async fn connection_terminate(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
     let r: SessionRef = body(&bytes)?;
     if state.sessions.close(&r.session_id) {
         Ok(StatusCode::OK)
@@ -188,10 +229,10 @@ async fn data_send(State(state): State<AppState>, bytes: Bytes) -> Result<Status
         "sessionId": d.session_id,
         "payload": d.payload,
     });
-    if state
-        .sessions
-        .send(&d.session_id, crate::signaling::protocol::frame("OnDataEvent", event))
-    {
+    if state.sessions.send(
+        &d.session_id,
+        crate::signaling::protocol::frame("OnDataEvent", event),
+    ) {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::NotFound("Session not found".into()))

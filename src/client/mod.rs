@@ -122,7 +122,11 @@ impl Drop for TestPublisher {
 
 /// Publishes a live test pattern (and a tone) as `name` over `conn`; returns once the answer is
 /// applied. Wait for PUBLISHING with [`WcsConnection::wait_status`].
-pub async fn publish(conn: &mut WcsConnection, name: &str, o: &PublishOptions) -> anyhow::Result<TestPublisher> {
+pub async fn publish(
+    conn: &mut WcsConnection,
+    name: &str,
+    o: &PublishOptions,
+) -> anyhow::Result<TestPublisher> {
     let video = match o.codec {
         Codec::H264 => format!(
             "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} \
@@ -159,10 +163,16 @@ pub async fn publish(conn: &mut WcsConnection, name: &str, o: &PublishOptions) -
     crate::webrtc::ice::configure(&webrtcbin, &client_ice(&o.ice_addresses));
     pipeline.set_state(gst::State::Playing)?;
     for i in 0.. {
-        let Some(t) = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&(i as i32)]) else {
+        let Some(t) = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
+            "get-transceiver",
+            &[&(i as i32)],
+        ) else {
             break;
         };
-        t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+        t.set_property(
+            "direction",
+            gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
+        );
     }
     let publisher = TestPublisher {
         pipeline,
@@ -225,7 +235,10 @@ impl TestPlayer {
                 return Ok(s);
             }
             if Instant::now() > deadline {
-                bail!("only {} frames decoded in {timeout:?} (wanted {n})", s.frames);
+                bail!(
+                    "only {} frames decoded in {timeout:?} (wanted {n})",
+                    s.frames
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -245,7 +258,9 @@ pub async fn play(
     codecs: &[Codec],
     ice_addresses: &[IpAddr],
 ) -> anyhow::Result<TestPlayer> {
-    let pipeline = gst::Pipeline::builder().name(format!("client-play-{name}")).build();
+    let pipeline = gst::Pipeline::builder()
+        .name(format!("client-play-{name}"))
+        .build();
     let webrtcbin = gst::ElementFactory::make("webrtcbin")
         .property_from_str("bundle-policy", "max-bundle")
         .property("latency", 0u32)
@@ -263,9 +278,11 @@ pub async fn play(
         .collect();
     let recvonly = gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly;
     let vcaps = gst::Caps::from_str(&video_caps.join(";"))?;
-    webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>("add-transceiver", &[&recvonly, &vcaps]);
+    webrtcbin
+        .emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>("add-transceiver", &[&recvonly, &vcaps]);
     let acaps = gst::Caps::from_str("application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2")?;
-    webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>("add-transceiver", &[&recvonly, &acaps]);
+    webrtcbin
+        .emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>("add-transceiver", &[&recvonly, &acaps]);
 
     let frames = Arc::new(AtomicU64::new(0));
     let audio = Arc::new(AtomicU64::new(0));
@@ -274,21 +291,35 @@ pub async fn play(
     let started = Instant::now();
     {
         let pipe = pipeline.downgrade();
-        let (frames, audio, size, first) = (frames.clone(), audio.clone(), size.clone(), first.clone());
+        let (frames, audio, size, first) =
+            (frames.clone(), audio.clone(), size.clone(), first.clone());
         webrtcbin.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = pipe.upgrade() else { return };
-            let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else { return };
+            let Some(pipeline) = pipe.upgrade() else {
+                return;
+            };
+            let Ok(decodebin) = gst::ElementFactory::make("decodebin").build() else {
+                return;
+            };
             let pipe2 = pipeline.downgrade();
-            let (frames, audio, size, first) = (frames.clone(), audio.clone(), size.clone(), first.clone());
+            let (frames, audio, size, first) =
+                (frames.clone(), audio.clone(), size.clone(), first.clone());
             decodebin.connect_pad_added(move |_, dpad| {
-                let Some(pipeline) = pipe2.upgrade() else { return };
+                let Some(pipeline) = pipe2.upgrade() else {
+                    return;
+                };
                 let is_video = dpad
                     .current_caps()
                     .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
                     .unwrap_or(false);
                 let sink = gst_app::AppSink::builder().sync(false).build();
-                let conv = if is_video { "videoconvert" } else { "audioconvert" };
-                let Ok(conv) = gst::ElementFactory::make(conv).build() else { return };
+                let conv = if is_video {
+                    "videoconvert"
+                } else {
+                    "audioconvert"
+                };
+                let Ok(conv) = gst::ElementFactory::make(conv).build() else {
+                    return;
+                };
                 let _ = pipeline.add_many([&conv, sink.upcast_ref()]);
                 let _ = conv.link(&sink);
                 let _ = conv.sync_state_with_parent();
@@ -296,7 +327,8 @@ pub async fn play(
                 if let Some(sp) = conv.static_pad("sink") {
                     let _ = dpad.link(&sp);
                 }
-                let (frames, audio, size, first) = (frames.clone(), audio.clone(), size.clone(), first.clone());
+                let (frames, audio, size, first) =
+                    (frames.clone(), audio.clone(), size.clone(), first.clone());
                 sink.set_callbacks(
                     gst_app::AppSinkCallbacks::builder()
                         .new_sample(move |s| {
@@ -308,7 +340,9 @@ pub async fn play(
                                     }
                                 }
                                 if let Some(st) = sample.caps().and_then(|c| c.structure(0)) {
-                                    if let (Ok(w), Ok(h)) = (st.get::<i32>("width"), st.get::<i32>("height")) {
+                                    if let (Ok(w), Ok(h)) =
+                                        (st.get::<i32>("width"), st.get::<i32>("height"))
+                                    {
                                         if let Ok(mut sz) = size.lock() {
                                             *sz = Some((w, h));
                                         }

@@ -65,7 +65,9 @@ impl WcsConnection {
                         break;
                     }
                 }
-                let _ = frames_tx.send(Err(anyhow::anyhow!("server closed the connection"))).await;
+                let _ = frames_tx
+                    .send(Err(anyhow::anyhow!("server closed the connection")))
+                    .await;
             };
             tokio::join!(writer, read);
         });
@@ -101,7 +103,8 @@ impl WcsConnection {
 
     /// Sends `{"message": message, "data": [data]}`.
     pub async fn send(&mut self, message: &str, data: Value) -> anyhow::Result<()> {
-        self.send_raw(&json!({"message": message, "data": [data]}).to_string()).await
+        self.send_raw(&json!({"message": message, "data": [data]}).to_string())
+            .await
     }
 
     /// Sends any text frame.
@@ -127,7 +130,11 @@ impl WcsConnection {
     }
 
     /// Waits for a frame matching `pred`; other frames are kept for later waits.
-    pub async fn wait(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    pub async fn wait(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
         if let Some(pos) = self.backlog.iter().position(&pred) {
             return Ok(self.backlog.remove(pos).unwrap_or(Value::Null));
         }
@@ -151,7 +158,8 @@ impl WcsConnection {
         let f = self
             .wait(timeout, |f| {
                 (f["message"] == "setRemoteSDP" && f["data"][0] == msid)
-                    || (f["message"] == "notifyStreamStatusEvent" && f["data"][0]["mediaSessionId"] == msid)
+                    || (f["message"] == "notifyStreamStatusEvent"
+                        && f["data"][0]["mediaSessionId"] == msid)
             })
             .await?;
         if f["message"] == "setRemoteSDP" {

@@ -273,12 +273,19 @@ impl Engine {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
         let offer = sdp::analyze_offer(&req.sdp).map_err(|e| EngineError::BadSdp(e.to_string()))?;
-        let plan = webrtc::publish::IngestPlan::from_offer(&offer).ok_or(EngineError::NoCommonCodecs)?;
+        let plan =
+            webrtc::publish::IngestPlan::from_offer(&offer).ok_or(EngineError::NoCommonCodecs)?;
         let limits = self.inner.limits;
         let media = Arc::new(StreamMedia {
             name: req.name.clone(),
-            video: plan.video.as_ref().map(|(c, _)| Producer::new(c.codec, limits)),
-            audio: plan.audio.as_ref().map(|(c, _)| Producer::new(c.codec, limits)),
+            video: plan
+                .video
+                .as_ref()
+                .map(|(c, _)| Producer::new(c.codec, limits)),
+            audio: plan
+                .audio
+                .as_ref()
+                .map(|(c, _)| Producer::new(c.codec, limits)),
             bridges: Mutex::default(),
             limits,
             pipelines: self.inner.pipelines.clone(),
@@ -327,7 +334,12 @@ impl Engine {
             &self.inner.config.ice,
         )
         .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        self.watch_session(&ingest.guard, &ingest.webrtcbin, &req, StreamStatus::Publishing);
+        self.watch_session(
+            &ingest.guard,
+            &ingest.webrtcbin,
+            &req,
+            StreamStatus::Publishing,
+        );
         let webrtcbin = ingest.webrtcbin.clone();
         let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
         handle.ingest = Some(ingest);
@@ -340,7 +352,10 @@ impl Engine {
     }
 
     /// Plays a stream over WebRTC from a (recvonly) offer.
-    pub async fn play_webrtc(&self, req: MediaRequest) -> Result<(PlayHandle, String), EngineError> {
+    pub async fn play_webrtc(
+        &self,
+        req: MediaRequest,
+    ) -> Result<(PlayHandle, String), EngineError> {
         if req.media_session_id.is_empty() {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
@@ -387,7 +402,12 @@ impl Engine {
             &self.inner.limits,
         )
         .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        self.watch_session(&viewer.guard, &viewer.webrtcbin, &req, StreamStatus::Playing);
+        self.watch_session(
+            &viewer.guard,
+            &viewer.webrtcbin,
+            &req,
+            StreamStatus::Playing,
+        );
         let webrtcbin = viewer.webrtcbin.clone();
         let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
         handle.viewer = Some(viewer);
@@ -434,7 +454,11 @@ impl Engine {
             let Some(inner) = weak.upgrade() else { return };
             let engine = Engine { inner };
             if engine.status(&msid) == Some(StreamStatus::Pending) {
-                notify(&tx, &msid, MediaEvent::Failed("Failed by ICE timeout".into()));
+                notify(
+                    &tx,
+                    &msid,
+                    MediaEvent::Failed("Failed by ICE timeout".into()),
+                );
             }
         });
     }
@@ -456,7 +480,12 @@ impl Engine {
     }
 
     /// Passes a publisher's stream event (mute, unmute, data) to every viewer of its stream.
-    pub fn stream_event(&self, publisher_msid: &str, kind: &str, payload: Value) -> Result<usize, EngineError> {
+    pub fn stream_event(
+        &self,
+        publisher_msid: &str,
+        kind: &str,
+        payload: Value,
+    ) -> Result<usize, EngineError> {
         let mut reg = self.registry();
         let name = {
             let s = reg
@@ -464,7 +493,9 @@ impl Engine {
                 .get_mut(publisher_msid)
                 .ok_or(EngineError::StreamNotFound)?;
             if !s.info.published {
-                return Err(EngineError::Invalid("Only a publisher sends stream events".into()));
+                return Err(EngineError::Invalid(
+                    "Only a publisher sends stream events".into(),
+                ));
             }
             s.info.apply_event(kind);
             s.info.name.clone()
@@ -476,7 +507,12 @@ impl Engine {
     }
 
     /// Sends a stream event to the viewers of stream `name` (REST `/stream/event/send`).
-    pub fn stream_event_by_name(&self, name: &str, kind: &str, payload: Value) -> Result<usize, EngineError> {
+    pub fn stream_event_by_name(
+        &self,
+        name: &str,
+        kind: &str,
+        payload: Value,
+    ) -> Result<usize, EngineError> {
         let publisher = self
             .registry()
             .streams
@@ -489,13 +525,26 @@ impl Engine {
     /// Every media session, publishers first.
     pub fn find_all(&self) -> Vec<StreamInfo> {
         let reg = self.registry();
-        let mut out: Vec<StreamInfo> = reg.sessions.values().map(|s| reg.snapshot(&s.info)).collect();
-        out.sort_by(|a, b| b.published.cmp(&a.published).then(a.create_date.cmp(&b.create_date)));
+        let mut out: Vec<StreamInfo> = reg
+            .sessions
+            .values()
+            .map(|s| reg.snapshot(&s.info))
+            .collect();
+        out.sort_by(|a, b| {
+            b.published
+                .cmp(&a.published)
+                .then(a.create_date.cmp(&b.create_date))
+        });
         out
     }
 
     /// Media sessions matching a name and/or a media session id (and `published` when given).
-    pub fn find(&self, name: Option<&str>, msid: Option<&str>, published: Option<bool>) -> Vec<StreamInfo> {
+    pub fn find(
+        &self,
+        name: Option<&str>,
+        msid: Option<&str>,
+        published: Option<bool>,
+    ) -> Vec<StreamInfo> {
         self.find_all()
             .into_iter()
             .filter(|s| name.is_none_or(|n| s.name == n))
@@ -540,10 +589,14 @@ impl Engine {
 
     fn remove_publisher(&self, msid: &str) {
         let mut reg = self.registry();
-        let Some(session) = reg.sessions.remove(msid) else { return };
+        let Some(session) = reg.sessions.remove(msid) else {
+            return;
+        };
         let name = session.info.name;
         if reg.streams.get(&name).is_some_and(|s| s.publisher == msid) {
-            reg.notify_viewers(&name, |_| MediaEvent::Stop("Stopped by publisher stop".into()));
+            reg.notify_viewers(&name, |_| {
+                MediaEvent::Stop("Stopped by publisher stop".into())
+            });
             reg.streams.remove(&name);
             tracing::info!(stream = %name, media_session = %msid, "unpublished");
         }
@@ -551,7 +604,9 @@ impl Engine {
 
     fn remove_viewer(&self, msid: &str) {
         let mut reg = self.registry();
-        let Some(session) = reg.sessions.remove(msid) else { return };
+        let Some(session) = reg.sessions.remove(msid) else {
+            return;
+        };
         if let Some(s) = reg.streams.get_mut(&session.info.name) {
             s.viewers.remove(msid);
         }
@@ -577,7 +632,9 @@ fn viewer_tracks(media: &StreamMedia, offer: &[sdp::OfferedMedia]) -> Result<Tra
         if (video && have_video) || (!video && have_audio) {
             continue;
         }
-        let Some(source) = media.track(video) else { continue };
+        let Some(source) = media.track(video) else {
+            continue;
+        };
         let chosen = match m.pt_for(source.codec()) {
             Some(oc) => Some((source.codec(), oc.pt)),
             None => m.preferred().map(|oc| (oc.codec, oc.pt)),

@@ -147,7 +147,9 @@ impl PipelineGuard {
 
 impl Drop for PipelineGuard {
     fn drop(&mut self) {
-        let Some(p) = self.pipeline.take() else { return };
+        let Some(p) = self.pipeline.take() else {
+            return;
+        };
         let item = Reap::Pipeline(p, self.counter.clone());
         let unsent = match reaper().lock() {
             Ok(r) => r.send(item).err().map(|e| e.0),

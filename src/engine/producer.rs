@@ -229,7 +229,13 @@ impl Producer {
         for c in inner.consumers.iter_mut() {
             let queued = c.appsrc.current_level_bytes();
             let was_waiting = c.waiting_keyframe;
-            match admit(&mut c.waiting_keyframe, has_keyframes, keyframe, queued, limit) {
+            match admit(
+                &mut c.waiting_keyframe,
+                has_keyframes,
+                keyframe,
+                queued,
+                limit,
+            ) {
                 Admit::Push => {
                     // A full appsrc refuses with an error flow; the policy above keeps us below that.
                     let _ = c.appsrc.push_buffer(buffer.clone());
@@ -237,7 +243,11 @@ impl Producer {
                 Admit::Drop => {
                     c.dropped += 1;
                     if !was_waiting && c.waiting_keyframe {
-                        tracing::debug!(consumer = c.id, queued, "consumer fell behind; waiting for the next keyframe");
+                        tracing::debug!(
+                            consumer = c.id,
+                            queued,
+                            "consumer fell behind; waiting for the next keyframe"
+                        );
                     }
                 }
             }
@@ -447,7 +457,11 @@ mod tests {
         });
         let early = consumer_appsrc("early", &limits);
         let _l1 = p.add_consumer(&early);
-        assert_eq!(asked.load(Ordering::SeqCst), 1, "no cache: a keyframe is requested");
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            1,
+            "no cache: a keyframe is requested"
+        );
         let key = buf(100);
         p.push(None, key.clone());
         let mut delta = buf(50);
@@ -459,7 +473,11 @@ mod tests {
         assert_eq!(early.current_level_bytes(), 150);
         let late = consumer_appsrc("late", &limits);
         let l2 = p.add_consumer(&late);
-        assert_eq!(late.current_level_bytes(), 150, "the late consumer got the cached GOP");
+        assert_eq!(
+            late.current_level_bytes(),
+            150,
+            "the late consumer got the cached GOP"
+        );
         assert_eq!(p.consumer_count(), 2);
         drop(l2);
         assert_eq!(p.consumer_count(), 1);

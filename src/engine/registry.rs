@@ -106,8 +106,18 @@ impl StreamInfo {
             has_video: media.video.is_some(),
             has_audio: media.audio.is_some(),
             status: StreamStatus::Pending,
-            audio_codec: media.audio.as_ref().map(|p| p.codec().wcs_name()).unwrap_or("").into(),
-            video_codec: media.video.as_ref().map(|p| p.codec().wcs_name()).unwrap_or("").into(),
+            audio_codec: media
+                .audio
+                .as_ref()
+                .map(|p| p.codec().wcs_name())
+                .unwrap_or("")
+                .into(),
+            video_codec: media
+                .video
+                .as_ref()
+                .map(|p| p.codec().wcs_name())
+                .unwrap_or("")
+                .into(),
             record: req.record,
             width: 0,
             height: 0,
@@ -153,7 +163,9 @@ pub(super) struct Registry {
 impl Registry {
     /// Sends an event to every viewer of stream `name`; returns how many.
     pub(super) fn notify_viewers(&self, name: &str, event: impl Fn(&str) -> MediaEvent) -> usize {
-        let Some(stream) = self.streams.get(name) else { return 0 };
+        let Some(stream) = self.streams.get(name) else {
+            return 0;
+        };
         let mut n = 0;
         for v in &stream.viewers {
             if let Some(s) = self.sessions.get(v) {

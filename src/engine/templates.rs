@@ -81,7 +81,9 @@ pub fn encoder(codec: Codec) -> anyhow::Result<gst::Bin> {
         last = tail.upcast();
     }
     let sink = enc.static_pad("sink").context("encoder has no sink pad")?;
-    let src = last.static_pad("src").context("encoder chain has no src pad")?;
+    let src = last
+        .static_pad("src")
+        .context("encoder chain has no src pad")?;
     bin.add_pad(&gst::GhostPad::with_target(&sink)?)?;
     bin.add_pad(&gst::GhostPad::with_target(&src)?)?;
     Ok(bin)

@@ -127,9 +127,10 @@ fn arg<T: for<'de> Deserialize<'de>>(message: &str, data: &Value) -> Result<T, P
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Result<Incoming, ProtocolError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ProtocolError::Json(e.to_string()))?;
-    let frame: Frame = serde_json::from_value(value)
-        .map_err(|e| ProtocolError::Shape(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ProtocolError::Json(e.to_string()))?;
+    let frame: Frame =
+        serde_json::from_value(value).map_err(|e| ProtocolError::Shape(e.to_string()))?;
     let m = frame.message.as_str();
     let data = &frame.data;
     Ok(match m {
@@ -224,7 +225,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse(r#"{"message":"pong","data":[null]}"#).unwrap(), Incoming::Pong);
+        assert_eq!(
+            parse(r#"{"message":"pong","data":[null]}"#).unwrap(),
+            Incoming::Pong
+        );
         assert!(matches!(
             parse(r#"{"message":"sendStreamEvent","data":[{"mediaSessionId":"a","type":"audioMuted","payload":{}}]}"#).unwrap(),
             Incoming::SendStreamEvent { kind, .. } if kind == "audioMuted"
@@ -241,7 +245,10 @@ mod tests {
         );
         let e = parse(r#"{"message":"sendData","data":[{"payload":1}]}"#).unwrap_err();
         assert_eq!(e.api_method(), Some("sendData"));
-        assert!(matches!(parse(r#"{"message":"connection","data":[5]}"#), Err(ProtocolError::Arguments { .. })));
+        assert!(matches!(
+            parse(r#"{"message":"connection","data":[5]}"#),
+            Err(ProtocolError::Arguments { .. })
+        ));
     }
 
     #[test]

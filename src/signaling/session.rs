@@ -141,7 +141,13 @@ impl Conn {
             .map_err(|_| End::NotReading)
     }
 
-    fn status(&self, info: Option<StreamInfo>, base: (&str, &str, bool), status: &str, text: &str) -> Result<(), End> {
+    fn status(
+        &self,
+        info: Option<StreamInfo>,
+        base: (&str, &str, bool),
+        status: &str,
+        text: &str,
+    ) -> Result<(), End> {
         let (msid, name, published) = base;
         let mut v = match info {
             Some(i) => serde_json::to_value(i).unwrap_or_else(|_| json!({})),
@@ -155,7 +161,11 @@ impl Conn {
     }
 
     fn info_of(&self, msid: &str) -> Option<StreamInfo> {
-        self.state.engine.find(None, Some(msid), None).into_iter().next()
+        self.state
+            .engine
+            .find(None, Some(msid), None)
+            .into_iter()
+            .next()
     }
 
     async fn on_text(&mut self, ctl: &mpsc::Sender<Control>, text: &str) -> Result<(), End> {
@@ -180,7 +190,11 @@ impl Conn {
                 if !self.publishers.contains_key(&media_session_id) {
                     return self.send(protocol::fail("Stream not found", Some("sendStreamEvent")));
                 }
-                match self.state.engine.stream_event(&media_session_id, &kind, payload) {
+                match self
+                    .state
+                    .engine
+                    .stream_event(&media_session_id, &kind, payload)
+                {
                     Ok(_) => Ok(()),
                     Err(e) => self.send(protocol::fail(&e.to_string(), Some("sendStreamEvent"))),
                 }
@@ -194,9 +208,10 @@ impl Conn {
             }
             Incoming::Ping => self.send(protocol::frame("pong", Value::Null)),
             Incoming::Pong => Ok(()),
-            Incoming::Unsupported(m) => {
-                self.send(protocol::fail(&format!("{m} is not supported by this server"), Some(&m)))
-            }
+            Incoming::Unsupported(m) => self.send(protocol::fail(
+                &format!("{m} is not supported by this server"),
+                Some(&m),
+            )),
         }
     }
 
@@ -218,7 +233,9 @@ impl Conn {
         if let Some(o) = info.as_object_mut() {
             o.remove("sipPassword");
         }
-        self.state.sessions.insert(&self.id, info.clone(), ctl.clone());
+        self.state
+            .sessions
+            .insert(&self.id, info.clone(), ctl.clone());
         self.established = true;
         tracing::info!(session = %self.id, app_key = %self.app_key, "session established");
         self.send(protocol::frame("getUserData", info))
@@ -244,7 +261,9 @@ impl Conn {
         if r.media_session_id.is_empty() {
             return Some(EngineError::Invalid("MediaSessionId is null".into()));
         }
-        if self.publishers.contains_key(&r.media_session_id) || self.players.contains_key(&r.media_session_id) {
+        if self.publishers.contains_key(&r.media_session_id)
+            || self.players.contains_key(&r.media_session_id)
+        {
             return Some(EngineError::MediaSessionInUse);
         }
         None
@@ -258,7 +277,13 @@ impl Conn {
         match self.state.engine.publish_webrtc(self.request(&r)).await {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
-                self.publishers.insert(r.media_session_id.clone(), Publisher { handle, name: r.name.clone() });
+                self.publishers.insert(
+                    r.media_session_id.clone(),
+                    Publisher {
+                        handle,
+                        name: r.name.clone(),
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
@@ -276,7 +301,13 @@ impl Conn {
         match self.state.engine.play_webrtc(self.request(&r)).await {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
-                self.players.insert(r.media_session_id.clone(), Player { handle, name: r.name.clone() });
+                self.players.insert(
+                    r.media_session_id.clone(),
+                    Player {
+                        handle,
+                        name: r.name.clone(),
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
@@ -291,7 +322,12 @@ impl Conn {
         match self.publishers.remove(&r.media_session_id) {
             Some(p) => {
                 drop(p.handle);
-                self.status(info, (&r.media_session_id, &p.name, true), "UNPUBLISHED", "")
+                self.status(
+                    info,
+                    (&r.media_session_id, &p.name, true),
+                    "UNPUBLISHED",
+                    "",
+                )
             }
             None => self.send(protocol::fail("Stream not found", Some("unPublishStream"))),
         }

@@ -21,7 +21,10 @@ unsafe extern "C" {
     fn nice_address_new() -> *mut c_void;
     fn nice_address_free(addr: *mut c_void);
     fn nice_address_set_from_string(addr: *mut c_void, s: *const c_char) -> c_int;
-    fn nice_agent_add_local_address(agent: *mut glib::gobject_ffi::GObject, addr: *const c_void) -> c_int;
+    fn nice_agent_add_local_address(
+        agent: *mut glib::gobject_ffi::GObject,
+        addr: *const c_void,
+    ) -> c_int;
 }
 
 /// Takes webrtcbin's ICE object, sinking its floating reference so that webrtcbin keeps one.

@@ -205,7 +205,8 @@ mod tests {
     #[test]
     fn candidates_go_into_every_section() {
         let sdp = "v=0\r\ns=-\r\nm=audio 9 X 111\r\na=candidate:old\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\n";
-        let out = super::inline_candidates(sdp, &["candidate:1 1 UDP 1 127.0.0.1 5000 typ host".into()]);
+        let out =
+            super::inline_candidates(sdp, &["candidate:1 1 UDP 1 127.0.0.1 5000 typ host".into()]);
         assert_eq!(out.matches("a=candidate:1 1 UDP").count(), 2);
         assert!(!out.contains("candidate:old"));
         assert_eq!(out.matches("a=end-of-candidates").count(), 2);

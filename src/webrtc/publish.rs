@@ -126,7 +126,10 @@ pub fn build(
 }
 
 fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) {
-    let Ok(sink) = gst::ElementFactory::make("fakesink").property("async", false).build() else {
+    let Ok(sink) = gst::ElementFactory::make("fakesink")
+        .property("async", false)
+        .build()
+    else {
         return;
     };
     if pipeline.add(&sink).is_ok() {

@@ -74,13 +74,14 @@ impl OfferedMedia {
             return matching.next();
         }
         let all: Vec<&OfferedCodec> = matching.collect();
-        let rank = |c: &&OfferedCodec| match c.profile_level_id.as_deref().map(str::to_ascii_lowercase) {
-            Some(p) if p == "42e01f" => 0,
-            Some(p) if p.starts_with("42e0") => 1,
-            Some(p) if p.starts_with("4200") => 2,
-            None => 3,
-            _ => 4,
-        };
+        let rank =
+            |c: &&OfferedCodec| match c.profile_level_id.as_deref().map(str::to_ascii_lowercase) {
+                Some(p) if p == "42e01f" => 0,
+                Some(p) if p.starts_with("42e0") => 1,
+                Some(p) if p.starts_with("4200") => 2,
+                None => 3,
+                _ => 4,
+            };
         all.into_iter().min_by_key(rank)
     }
 }
@@ -99,7 +100,10 @@ pub fn analyze_offer(text: &str) -> Result<Vec<OfferedMedia>, SdpError> {
             continue;
         }
         if line.len() < 2 || line.as_bytes()[1] != b'=' {
-            return Err(SdpError::Malformed(format!("bad line {:?}", truncate(line))));
+            return Err(SdpError::Malformed(format!(
+                "bad line {:?}",
+                truncate(line)
+            )));
         }
         if line.starts_with("m=") {
             sections.push(vec![line]);
@@ -182,7 +186,10 @@ pub fn analyze_offer(text: &str) -> Result<Vec<OfferedMedia>, SdpError> {
             if (codec.is_video()) != (kind == Kind::Video) {
                 continue;
             }
-            let fmtp = fmtps.iter().find_map(|f| f.strip_prefix(&prefix)).unwrap_or("");
+            let fmtp = fmtps
+                .iter()
+                .find_map(|f| f.strip_prefix(&prefix))
+                .unwrap_or("");
             let param = |key: &str| {
                 fmtp.split(';')
                     .filter_map(|kv| kv.trim().split_once('='))
@@ -278,12 +285,21 @@ a=rtpmap:109 rtx/90000\r\n";
         assert_eq!(m[1].preferred().unwrap().codec, Codec::Vp8);
         // packetization-mode=0 is skipped; 42e01f is preferred over 42001f.
         assert_eq!(m[1].pt_for(Codec::H264).unwrap().pt, 108);
-        assert_eq!(m[1].codecs.iter().filter(|c| c.codec == Codec::H264).count(), 2);
+        assert_eq!(
+            m[1].codecs
+                .iter()
+                .filter(|c| c.codec == Codec::H264)
+                .count(),
+            2
+        );
     }
 
     #[test]
     fn refuses_garbage() {
-        assert!(matches!(analyze_offer("hello"), Err(SdpError::Malformed(_))));
+        assert!(matches!(
+            analyze_offer("hello"),
+            Err(SdpError::Malformed(_))
+        ));
         assert!(matches!(
             analyze_offer("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n"),
             Err(SdpError::Unusable(_))

@@ -26,7 +26,8 @@ pub fn config() -> Config {
     c.ice.connect_timeout = Duration::from_secs(10);
     c.signaling.ping_interval = Duration::from_millis(500);
     c.signaling.idle_timeout = Duration::from_secs(3);
-    let dir: PathBuf = std::env::temp_dir().join(format!("streamgate-test-{}", uuid::Uuid::new_v4()));
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("streamgate-test-{}", uuid::Uuid::new_v4()));
     c.data_dir = dir;
     c
 }
@@ -68,8 +69,15 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u1
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("read");
     let text = String::from_utf8_lossy(&buf).to_string();
-    let status: u16 = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     // Bodies may be chunked; tests only look for substrings and JSON inside.
     (status, dechunk(&body))
 }
@@ -78,8 +86,12 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     loop {
-        let Some((size, after)) = rest.split_once("\r\n") else { return body.to_string() };
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_string() };
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_string();
+        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_string();
+        };
         if n == 0 {
             return out;
         }
