@@ -162,11 +162,10 @@ pub async fn publish(
     let webrtcbin = pipeline.by_name("webrtc").context("no webrtcbin")?;
     crate::webrtc::ice::configure(&webrtcbin, &client_ice(&o.ice_addresses));
     pipeline.set_state(gst::State::Playing)?;
-    for i in 0.. {
-        let Some(t) = webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
-            "get-transceiver",
-            &[&(i as i32)],
-        ) else {
+    for i in 0i32.. {
+        let Some(t) = webrtcbin
+            .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&i])
+        else {
             break;
         };
         t.set_property(

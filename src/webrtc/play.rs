@@ -19,6 +19,9 @@ pub struct ViewerTrack {
     pub pt: u8,
 }
 
+/// Tracks waiting for the connection to come up before they are attached.
+type Pending = Vec<(Arc<Producer>, gst_app::AppSrc)>;
+
 /// A running viewer pipeline.
 pub struct Viewer {
     /// Keeps the pipeline alive; dropping the viewer stops it.
@@ -26,7 +29,7 @@ pub struct Viewer {
     /// The webrtcbin, for negotiation and state.
     pub webrtcbin: gst::Element,
     links: Arc<Mutex<Vec<ConsumerLink>>>,
-    pending: Arc<Mutex<Vec<(Arc<Producer>, gst_app::AppSrc)>>>,
+    pending: Arc<Mutex<Pending>>,
 }
 
 impl Viewer {
@@ -36,10 +39,7 @@ impl Viewer {
     }
 }
 
-fn attach(
-    pending: &Mutex<Vec<(Arc<Producer>, gst_app::AppSrc)>>,
-    links: &Mutex<Vec<ConsumerLink>>,
-) {
+fn attach(pending: &Mutex<Pending>, links: &Mutex<Vec<ConsumerLink>>) {
     let todo: Vec<_> = match pending.lock() {
         Ok(mut p) => p.drain(..).collect(),
         Err(_) => return,

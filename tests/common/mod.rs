@@ -18,10 +18,12 @@ pub fn init() {
 
 /// A test configuration: loopback only, short timeouts, a fresh data directory.
 pub fn config() -> Config {
-    let mut c = Config::default();
-    c.http = "127.0.0.1:0".parse().unwrap();
-    c.rtmp = "127.0.0.1:0".parse().unwrap();
-    c.rtsp = "127.0.0.1:0".parse().unwrap();
+    let mut c = Config {
+        http: "127.0.0.1:0".parse().unwrap(),
+        rtmp: "127.0.0.1:0".parse().unwrap(),
+        rtsp: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
     c.ice.addresses = vec!["127.0.0.1".parse().unwrap()];
     c.ice.connect_timeout = Duration::from_secs(10);
     c.signaling.ping_interval = Duration::from_millis(500);
