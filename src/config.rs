@@ -59,6 +59,16 @@ pub struct Config {
     pub signaling: SignalingConfig,
     /// Fan-out tuning.
     pub engine: EngineConfig,
+    /// WHIP/WHEP.
+    pub whip: WhipConfig,
+}
+
+/// WHIP and WHEP settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhipConfig {
+    /// When set, WHIP/WHEP requests must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
 }
 
 impl Default for Config {
@@ -71,6 +81,7 @@ impl Default for Config {
             ice: IceConfig::default(),
             signaling: SignalingConfig::default(),
             engine: EngineConfig::default(),
+            whip: WhipConfig::default(),
         }
     }
 }

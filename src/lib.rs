@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod server;
 pub mod signaling;
 pub mod telemetry;
 pub mod webrtc;
+pub mod whip;
 
 pub use config::Config;
 pub use server::{start, App};

@@ -24,6 +24,38 @@ enum Command {
     Serve(ServeArgs),
     /// Check the configuration and the installed GStreamer elements, then exit.
     Check(ServeArgs),
+    /// Publish a live test pattern (and tone) to a server over WCS signaling, until interrupted.
+    Publish(PublishArgs),
+    /// Measure a running server: time to first frame, viewers held, join bursts (see BENCHMARKS.md).
+    Bench(streamgate::bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// Signaling URL of the server.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/")]
+    url: String,
+    /// Stream name.
+    #[arg(long)]
+    name: String,
+    /// Video codec: h264 or vp8.
+    #[arg(long, default_value = "h264")]
+    codec: String,
+    /// Picture width.
+    #[arg(long, default_value_t = 1280)]
+    width: u32,
+    /// Picture height.
+    #[arg(long, default_value_t = 720)]
+    height: u32,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Video bitrate, kbit/s.
+    #[arg(long, default_value_t = 1500)]
+    kbps: u32,
+    /// Local addresses ICE may use (repeatable) [default: 127.0.0.1].
+    #[arg(long = "ice-address")]
+    ice_address: Vec<IpAddr>,
 }
 
 #[derive(Args)]
@@ -67,6 +99,9 @@ struct ServeArgs {
     /// Seconds of silence after which a signaling client is dropped [default: 30].
     #[arg(long)]
     idle_timeout: Option<f64>,
+    /// Require `Authorization: Bearer TOKEN` on WHIP/WHEP requests.
+    #[arg(long, env = "STREAMGATE_WHIP_TOKEN")]
+    whip_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -111,6 +146,9 @@ impl ServeArgs {
         if let Some(v) = self.idle_timeout {
             c.signaling.idle_timeout = Duration::try_from_secs_f64(v)?;
         }
+        if self.whip_token.is_some() {
+            c.whip.token = self.whip_token.clone();
+        }
         c.validate()?;
         Ok(c)
     }
@@ -138,6 +176,50 @@ fn main() -> anyhow::Result<()> {
             streamgate::engine::templates::validate()?;
             println!("configuration and GStreamer elements OK");
             Ok(())
+        }
+        Command::Publish(a) => {
+            let codec = match a.codec.to_ascii_lowercase().as_str() {
+                "h264" => streamgate::engine::media::Codec::H264,
+                "vp8" => streamgate::engine::media::Codec::Vp8,
+                other => anyhow::bail!("unknown codec {other:?} (h264 or vp8)"),
+            };
+            let opts = streamgate::client::PublishOptions {
+                width: a.width,
+                height: a.height,
+                fps: a.fps,
+                kbps: a.kbps,
+                codec,
+                audio: true,
+                ice_addresses: if a.ice_address.is_empty() {
+                    vec![IpAddr::from([127, 0, 0, 1])]
+                } else {
+                    a.ice_address
+                },
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let mut conn = streamgate::client::WcsConnection::connect(&a.url).await?;
+                let p = streamgate::client::publish(&mut conn, &a.name, &opts).await?;
+                let st = conn.wait_status(&p.media_session_id, Duration::from_secs(15)).await?;
+                anyhow::ensure!(st["status"] == "PUBLISHING", "server said {st}");
+                eprintln!("publishing {} at {}x{} {} fps {} kbit/s", a.name, opts.width, opts.height, opts.fps, opts.kbps);
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    r = conn.wait_status(&p.media_session_id, Duration::from_secs(10 * 365 * 86_400)) => {
+                        eprintln!("server ended the stream: {}", r?);
+                    }
+                }
+                drop(p);
+                anyhow::Ok(())
+            })
+        }
+        Command::Bench(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(streamgate::bench::run(args))
         }
         Command::Serve(args) => {
             let config = args.config()?;

@@ -27,6 +27,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// This server's node id in WCS's objects.
     pub node_id: String,
+    /// WHIP/WHEP sessions.
+    pub whip: crate::whip::WhipSessions,
 }
 
 /// A running server.
@@ -54,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ws_upgrade))
         .route("/websocket", get(ws_upgrade))
         .merge(crate::api::router())
+        .merge(crate::whip::router())
         .layer(CorsLayer::permissive())
         .with_state(state)
 }
@@ -74,6 +77,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         sessions: Sessions::default(),
         shutdown: stop_rx.clone(),
         node_id: format!("streamgate@{http_addr}"),
+        whip: Default::default(),
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = stop_rx;
@@ -107,6 +111,7 @@ impl App {
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
         self.state.engine.shutdown();
+        self.state.whip.clear();
         let _ = self.stop_tx.send(true);
         // Sessions end their streams and close; wait for them, but not forever.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -201,6 +201,27 @@ pub struct PlayStats {
     pub size: Option<(i32, i32)>,
     /// Time from the play request to the first decoded frame.
     pub first_frame: Option<Duration>,
+    /// Longest gap between two frames since the last [`TestPlayer::reset_gap`].
+    pub max_gap: Duration,
+}
+
+/// How to play.
+#[derive(Debug, Clone)]
+pub struct PlayOptions {
+    /// Video codecs offered, in order of preference.
+    pub codecs: Vec<Codec>,
+    /// Decode video and audio (true), or only depayload and count frames (cheap, for load tests).
+    pub decode: bool,
+    /// Local addresses ICE may use.
+    pub ice_addresses: Vec<IpAddr>,
+}
+
+#[derive(Default)]
+struct Timing {
+    sent: Option<Instant>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    max_gap: Duration,
 }
 
 /// A playing pipeline that decodes what it receives; dropping it stops it.
@@ -211,17 +232,37 @@ pub struct TestPlayer {
     frames: Arc<AtomicU64>,
     audio: Arc<AtomicU64>,
     size: Arc<Mutex<Option<(i32, i32)>>>,
-    first: Arc<Mutex<Option<Duration>>>,
+    timing: Arc<Mutex<Timing>>,
 }
 
 impl TestPlayer {
     /// A snapshot of what was decoded.
     pub fn stats(&self) -> PlayStats {
+        let (first_frame, max_gap) = self
+            .timing
+            .lock()
+            .map(|t| {
+                let first = match (t.sent, t.first) {
+                    (Some(s), Some(f)) => Some(f.saturating_duration_since(s)),
+                    _ => None,
+                };
+                (first, t.max_gap)
+            })
+            .unwrap_or_default();
         PlayStats {
             frames: self.frames.load(Ordering::SeqCst),
             audio_buffers: self.audio.load(Ordering::SeqCst),
             size: self.size.lock().ok().and_then(|s| *s),
-            first_frame: self.first.lock().ok().and_then(|s| *s),
+            first_frame,
+            max_gap,
+        }
+    }
+
+    /// Starts a new window for [`PlayStats::max_gap`].
+    pub fn reset_gap(&self) {
+        if let Ok(mut t) = self.timing.lock() {
+            t.max_gap = Duration::ZERO;
+            t.last = None;
         }
     }
 
@@ -250,12 +291,40 @@ impl Drop for TestPlayer {
     }
 }
 
-/// Plays `name`, offering the given video codecs (in order of preference) and Opus.
+/// Plays `name` with decoding, offering the given video codecs (in order of preference) and Opus.
 pub async fn play(
     conn: &mut WcsConnection,
     name: &str,
     codecs: &[Codec],
     ice_addresses: &[IpAddr],
+) -> anyhow::Result<TestPlayer> {
+    let opts = PlayOptions {
+        codecs: codecs.to_vec(),
+        decode: true,
+        ice_addresses: ice_addresses.to_vec(),
+    };
+    play_with(conn, name, &opts).await
+}
+
+fn on_frame(timing: &Mutex<Timing>, frames: &AtomicU64) {
+    let now = Instant::now();
+    frames.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut t) = timing.lock() {
+        if t.first.is_none() {
+            t.first = Some(now);
+        }
+        if let Some(last) = t.last {
+            t.max_gap = t.max_gap.max(now.duration_since(last));
+        }
+        t.last = Some(now);
+    }
+}
+
+/// Plays `name` as `opts` says.
+pub async fn play_with(
+    conn: &mut WcsConnection,
+    name: &str,
+    opts: &PlayOptions,
 ) -> anyhow::Result<TestPlayer> {
     let pipeline = gst::Pipeline::builder()
         .name(format!("client-play-{name}"))
@@ -264,9 +333,10 @@ pub async fn play(
         .property_from_str("bundle-policy", "max-bundle")
         .property("latency", 0u32)
         .build()?;
-    crate::webrtc::ice::configure(&webrtcbin, &client_ice(ice_addresses));
+    crate::webrtc::ice::configure(&webrtcbin, &client_ice(&opts.ice_addresses));
     pipeline.add(&webrtcbin)?;
-    let video_caps: Vec<String> = codecs
+    let video_caps: Vec<String> = opts
+        .codecs
         .iter()
         .map(|c| match c {
             Codec::H264 => "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,packetization-mode=(string)1,profile-level-id=(string)42e01f".to_string(),
@@ -286,12 +356,57 @@ pub async fn play(
     let frames = Arc::new(AtomicU64::new(0));
     let audio = Arc::new(AtomicU64::new(0));
     let size: Arc<Mutex<Option<(i32, i32)>>> = Arc::default();
-    let first: Arc<Mutex<Option<Duration>>> = Arc::default();
-    let started = Instant::now();
-    {
+    let timing: Arc<Mutex<Timing>> = Arc::default();
+    if !opts.decode {
         let pipe = pipeline.downgrade();
-        let (frames, audio, size, first) =
-            (frames.clone(), audio.clone(), size.clone(), first.clone());
+        let (frames, audio, timing) = (frames.clone(), audio.clone(), timing.clone());
+        webrtcbin.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipe.upgrade() else {
+                return;
+            };
+            let enc = pad
+                .current_caps()
+                .and_then(|c| {
+                    c.structure(0)
+                        .and_then(|s| s.get::<String>("encoding-name").ok())
+                })
+                .unwrap_or_default();
+            let depay = match enc.as_str() {
+                "H264" => "rtph264depay",
+                "VP8" => "rtpvp8depay",
+                _ => "rtpopusdepay",
+            };
+            let video = enc != "OPUS";
+            let Ok(depay) = gst::ElementFactory::make(depay).build() else {
+                return;
+            };
+            let sink = gst_app::AppSink::builder().sync(false).build();
+            let _ = pipeline.add_many([&depay, sink.upcast_ref()]);
+            let _ = depay.link(&sink);
+            let _ = depay.sync_state_with_parent();
+            let _ = sink.sync_state_with_parent();
+            if let Some(sp) = depay.static_pad("sink") {
+                let _ = pad.link(&sp);
+            }
+            let (frames, audio, timing) = (frames.clone(), audio.clone(), timing.clone());
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |s| {
+                        let _ = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        if video {
+                            on_frame(&timing, &frames);
+                        } else {
+                            audio.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+        });
+    } else {
+        let pipe = pipeline.downgrade();
+        let (frames, audio, size, timing) =
+            (frames.clone(), audio.clone(), size.clone(), timing.clone());
         webrtcbin.connect_pad_added(move |_, pad| {
             let Some(pipeline) = pipe.upgrade() else {
                 return;
@@ -300,8 +415,8 @@ pub async fn play(
                 return;
             };
             let pipe2 = pipeline.downgrade();
-            let (frames, audio, size, first) =
-                (frames.clone(), audio.clone(), size.clone(), first.clone());
+            let (frames, audio, size, timing) =
+                (frames.clone(), audio.clone(), size.clone(), timing.clone());
             decodebin.connect_pad_added(move |_, dpad| {
                 let Some(pipeline) = pipe2.upgrade() else {
                     return;
@@ -326,18 +441,14 @@ pub async fn play(
                 if let Some(sp) = conv.static_pad("sink") {
                     let _ = dpad.link(&sp);
                 }
-                let (frames, audio, size, first) =
-                    (frames.clone(), audio.clone(), size.clone(), first.clone());
+                let (frames, audio, size, timing) =
+                    (frames.clone(), audio.clone(), size.clone(), timing.clone());
                 sink.set_callbacks(
                     gst_app::AppSinkCallbacks::builder()
                         .new_sample(move |s| {
                             let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                             if is_video {
-                                if frames.fetch_add(1, Ordering::SeqCst) == 0 {
-                                    if let Ok(mut f) = first.lock() {
-                                        *f = Some(started.elapsed());
-                                    }
-                                }
+                                on_frame(&timing, &frames);
                                 if let Some(st) = sample.caps().and_then(|c| c.structure(0)) {
                                     if let (Ok(w), Ok(h)) =
                                         (st.get::<i32>("width"), st.get::<i32>("height"))
@@ -369,10 +480,13 @@ pub async fn play(
         frames,
         audio,
         size,
-        first,
+        timing,
     };
     let offer = make_offer(&webrtcbin).await?;
     let msid = player.media_session_id.clone();
+    if let Ok(mut t) = player.timing.lock() {
+        t.sent = Some(Instant::now());
+    }
     conn.send(
         "playStream",
         json!({"mediaSessionId": msid, "name": name, "published": false, "hasVideo": true,

@@ -1,0 +1,263 @@
+//! WHIP (RFC 9725) ingest and WHEP playback over HTTP: `POST /whip/{name}` or `/whep/{name}` with an
+//! `application/sdp` offer answers `201 Created` with the SDP answer and a `Location` to `DELETE`
+//! when done. A WHIP stream is a stream like any other; a WHEP player is a viewer like any other.
+//! Sessions are kept in a table here; a task per session follows the engine's notices so a failed or
+//! terminated session disappears on its own.
+
+use crate::engine::{
+    EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, MAILBOX_CAPACITY,
+};
+use crate::server::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+enum Handle {
+    Publish(#[allow(dead_code)] PublishHandle),
+    Play(#[allow(dead_code)] PlayHandle),
+}
+
+/// Live WHIP/WHEP sessions by resource id.
+#[derive(Clone, Default)]
+pub struct WhipSessions {
+    inner: Arc<Mutex<HashMap<String, Handle>>>,
+}
+
+impl WhipSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Ends every session (shutdown).
+    pub fn clear(&self) {
+        let all: Vec<Handle> = self.lock().drain().map(|(_, h)| h).collect();
+        drop(all);
+    }
+}
+
+/// The WHIP and WHEP routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/whip/{name}", post(whip).options(options))
+        .route("/whep/{name}", post(whep).options(options))
+        .route(
+            "/whip/{name}/{id}",
+            delete(end).patch(patch).options(options),
+        )
+        .route(
+            "/whep/{name}/{id}",
+            delete(end).patch(patch).options(options),
+        )
+}
+
+fn error(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain")],
+        text.to_owned(),
+    )
+        .into_response()
+}
+
+fn status_of(e: &EngineError) -> StatusCode {
+    match e {
+        EngineError::StreamNotFound => StatusCode::NOT_FOUND,
+        EngineError::NameInUse | EngineError::MediaSessionInUse => StatusCode::CONFLICT,
+        EngineError::Invalid(_) | EngineError::BadSdp(_) | EngineError::NoCommonCodecs => {
+            StatusCode::BAD_REQUEST
+        }
+        EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Checks the bearer token (when one is configured) and the content type.
+fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Response> {
+    if let Some(token) = &state.engine.config().whip.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Err(r);
+        }
+    }
+    if need_sdp {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("application/sdp")
+        {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the offer must be sent as application/sdp",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn whip(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    start(state, name, headers, body, true).await
+}
+
+async fn whep(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    start(state, name, headers, body, false).await
+}
+
+async fn start(
+    state: AppState,
+    name: String,
+    headers: HeaderMap,
+    offer: String,
+    publish: bool,
+) -> Response {
+    if let Err(r) = admit(&state, &headers, true) {
+        return r;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let (tx, rx) = mpsc::channel::<MediaNotice>(MAILBOX_CAPACITY);
+    let req = MediaRequest {
+        session_id: format!("{}-{id}", if publish { "whip" } else { "whep" }),
+        app_key: if publish { "whip" } else { "whep" }.into(),
+        media_session_id: id.clone(),
+        name: name.clone(),
+        sdp: offer,
+        record: false,
+        custom: serde_json::Value::Null,
+        events: tx,
+    };
+    let result = if publish {
+        state
+            .engine
+            .publish_webrtc(req)
+            .await
+            .map(|(h, a)| (Handle::Publish(h), a))
+    } else {
+        state
+            .engine
+            .play_webrtc(req)
+            .await
+            .map(|(h, a)| (Handle::Play(h), a))
+    };
+    let (handle, answer) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(stream = %name, whip = publish, "WHIP/WHEP request refused: {e}");
+            return error(status_of(&e), &e.to_string());
+        }
+    };
+    state.whip.lock().insert(id.clone(), handle);
+    follow(state.whip.clone(), id.clone(), rx);
+    let kind = if publish { "whip" } else { "whep" };
+    let location = format!("/{kind}/{}/{id}", urlencode(&name));
+    let mut r = (StatusCode::CREATED, answer).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{id}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, ETag"),
+    );
+    r
+}
+
+/// Drops a session when the engine says it failed or must stop.
+fn follow(sessions: WhipSessions, id: String, mut rx: mpsc::Receiver<MediaNotice>) {
+    tokio::spawn(async move {
+        while let Some(n) = rx.recv().await {
+            if let MediaEvent::Failed(why) | MediaEvent::Stop(why) = &n.event {
+                tracing::info!(resource = %id, "WHIP/WHEP session ended: {why}");
+                let handle = sessions.lock().remove(&id);
+                drop(handle);
+                break;
+            }
+        }
+    });
+}
+
+async fn end(
+    State(state): State<AppState>,
+    Path((_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&state, &headers, false) {
+        return r;
+    }
+    let handle = state.whip.lock().remove(&id);
+    match handle {
+        Some(h) => {
+            drop(h);
+            StatusCode::OK.into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no such session"),
+    }
+}
+
+/// Trickle ICE and ICE restarts are not supported: the answer already carries every candidate.
+async fn patch() -> Response {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE is not supported",
+    );
+    r.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("POST, DELETE, OPTIONS"),
+    );
+    r
+}
+
+async fn options() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::ALLOW,
+        HeaderValue::from_static("POST, DELETE, OPTIONS"),
+    );
+    h.insert("Accept-Post", HeaderValue::from_static("application/sdp"));
+    r
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
