@@ -80,7 +80,7 @@ fn status_of(e: &EngineError) -> StatusCode {
 }
 
 /// Checks the bearer token (when one is configured) and the content type.
-fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Response> {
+fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Box<Response>> {
     if let Some(token) = &state.engine.config().whip.token {
         let given = headers
             .get(header::AUTHORIZATION)
@@ -90,7 +90,7 @@ fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Re
             let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return Err(r);
+            return Err(Box::new(r));
         }
     }
     if need_sdp {
@@ -103,10 +103,10 @@ fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Re
             .to_ascii_lowercase()
             .starts_with("application/sdp")
         {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "the offer must be sent as application/sdp",
-            ));
+            )));
         }
     }
     Ok(())
@@ -138,7 +138,7 @@ async fn start(
     publish: bool,
 ) -> Response {
     if let Err(r) = admit(&state, &headers, true) {
-        return r;
+        return *r;
     }
     let id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = mpsc::channel::<MediaNotice>(MAILBOX_CAPACITY);
@@ -215,7 +215,7 @@ async fn end(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = admit(&state, &headers, false) {
-        return r;
+        return *r;
     }
     let handle = state.whip.lock().remove(&id);
     match handle {
