@@ -8,7 +8,7 @@ use crate::signaling::{self, Sessions};
 use anyhow::Context;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
@@ -40,11 +40,17 @@ pub struct App {
     server: tokio::task::JoinHandle<()>,
 }
 
+/// The try-it page served at `/` to plain browser requests (the same path upgrades to signaling).
+const TRY_PAGE: &str = include_str!("../web/try.html");
+
 async fn ws_upgrade(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
+    let Ok(ws) = ws else {
+        return axum::response::Html(TRY_PAGE).into_response();
+    };
     let max = state.engine.config().signaling.max_message_bytes;
     ws.max_message_size(max)
         .on_upgrade(move |socket| signaling::session::run(socket, state, peer))
