@@ -275,3 +275,17 @@ mod tests {
         assert!(c.validate().is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let c = super::Config::from_toml(include_str!("../config/example.toml")).unwrap();
+        c.validate().unwrap();
+        let d = super::Config::default();
+        assert_eq!(c.http, d.http);
+        assert_eq!(c.ice.port_min, d.ice.port_min);
+        assert_eq!(c.engine.gop_cache_bytes, d.engine.gop_cache_bytes);
+        assert_eq!(c.signaling.idle_timeout, d.signaling.idle_timeout);
+    }
+}
