@@ -212,6 +212,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         height: args.height,
         fps: args.fps,
         kbps: args.kbps,
+        gop: 0,
         codec: Codec::H264,
         audio: true,
         ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],

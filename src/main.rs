@@ -188,6 +188,7 @@ fn main() -> anyhow::Result<()> {
                 height: a.height,
                 fps: a.fps,
                 kbps: a.kbps,
+                gop: 0,
                 codec,
                 audio: true,
                 ice_addresses: if a.ice_address.is_empty() {

@@ -85,6 +85,8 @@ pub struct PublishOptions {
     pub fps: u32,
     /// Video bitrate in kbit/s.
     pub kbps: u32,
+    /// Frames between keyframes (0: two seconds' worth).
+    pub gop: u32,
     /// Video codec (H.264 or VP8).
     pub codec: Codec,
     /// Also send Opus audio.
@@ -100,6 +102,7 @@ impl Default for PublishOptions {
             height: 360,
             fps: 30,
             kbps: 1000,
+            gop: 0,
             codec: Codec::H264,
             audio: true,
             ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
@@ -112,6 +115,14 @@ pub struct TestPublisher {
     pipeline: gst::Pipeline,
     /// The media session id used.
     pub media_session_id: String,
+    keyframes: Arc<AtomicU64>,
+}
+
+impl TestPublisher {
+    /// Keyframes the encoder has produced so far (the first one plus every one forced by a request).
+    pub fn keyframes(&self) -> u64 {
+        self.keyframes.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for TestPublisher {
@@ -127,18 +138,19 @@ pub async fn publish(
     name: &str,
     o: &PublishOptions,
 ) -> anyhow::Result<TestPublisher> {
+    let gop = if o.gop == 0 { o.fps * 2 } else { o.gop };
     let video = match o.codec {
         Codec::H264 => format!(
-            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} \
+            "x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} \
              ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 pt=102 aggregate-mode=zero-latency \
              ! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,packetization-mode=(string)1",
-            gop = o.fps * 2,
+            gop = gop,
             kbps = o.kbps
         ),
         Codec::Vp8 => format!(
-            "vp8enc deadline=1 cpu-used=8 keyframe-max-dist={gop} target-bitrate={bps} \
+            "vp8enc name=enc deadline=1 cpu-used=8 keyframe-max-dist={gop} target-bitrate={bps} \
              ! rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
-            gop = o.fps * 2,
+            gop = gop,
             bps = o.kbps * 1000
         ),
         other => bail!("cannot publish {other:?} video"),
@@ -161,6 +173,18 @@ pub async fn publish(
         .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
     let webrtcbin = pipeline.by_name("webrtc").context("no webrtcbin")?;
     crate::webrtc::ice::configure(&webrtcbin, &client_ice(&o.ice_addresses));
+    let keyframes = Arc::new(AtomicU64::new(0));
+    if let Some(pad) = pipeline.by_name("enc").and_then(|e| e.static_pad("src")) {
+        let k = keyframes.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                    k.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
     pipeline.set_state(gst::State::Playing)?;
     for i in 0i32.. {
         let Some(t) = webrtcbin
@@ -176,6 +200,7 @@ pub async fn publish(
     let publisher = TestPublisher {
         pipeline,
         media_session_id: uuid::Uuid::new_v4().to_string(),
+        keyframes,
     };
     let offer = make_offer(&webrtcbin).await?;
     let msid = publisher.media_session_id.clone();

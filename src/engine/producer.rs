@@ -482,4 +482,48 @@ mod tests {
         drop(l2);
         assert_eq!(p.consumer_count(), 1);
     }
+
+    #[test]
+    fn a_stuck_consumer_is_cut_back_and_others_get_everything() {
+        gst::init().unwrap();
+        let limits = ProducerLimits {
+            gop_cache_bytes: 1 << 20,
+            consumer_queue_bytes: 1000,
+            keyframe_request_interval: Duration::from_millis(0),
+        };
+        let p = Producer::new(Codec::Vp8, limits);
+        // "healthy" runs into an appsink; "stuck" is never started, so its queue only fills.
+        let healthy = consumer_appsrc("healthy", &limits);
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        let pipe = gst::Pipeline::new();
+        pipe.add_many([healthy.upcast_ref::<gst::Element>(), sink.upcast_ref()])
+            .unwrap();
+        healthy.link(&sink).unwrap();
+        pipe.set_state(gst::State::Playing).unwrap();
+        let stuck = consumer_appsrc("stuck", &limits);
+        p.push(None, buf(100)); // a keyframe, so both start from the cache
+        let _a = p.add_consumer(&stuck);
+        let _b = p.add_consumer(&healthy);
+        for _ in 0..50 {
+            let mut d = buf(100);
+            d.get_mut().unwrap().set_flags(gst::BufferFlags::DELTA_UNIT);
+            p.push(None, d);
+            // Paced like a live stream, so a running consumer keeps up.
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        let mut got = 0;
+        while got < 51 {
+            match sink.try_pull_sample(gst::ClockTime::from_seconds(5)) {
+                Some(_) => got += 1,
+                None => break,
+            }
+        }
+        assert_eq!(got, 51, "the healthy consumer got every buffer");
+        let level = stuck.current_level_bytes();
+        assert!(
+            level <= 1100,
+            "the stuck consumer's queue stays bounded ({level} bytes)"
+        );
+        pipe.set_state(gst::State::Null).unwrap();
+    }
 }
