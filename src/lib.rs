@@ -9,6 +9,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod rooms;
 pub mod server;
 pub mod signaling;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tower_http::cors::CorsLayer;
@@ -29,6 +30,18 @@ pub struct AppState {
     pub node_id: String,
     /// WHIP/WHEP sessions.
     pub whip: crate::whip::WhipSessions,
+    /// Rooms of the room application.
+    pub rooms: Arc<Mutex<crate::rooms::Rooms>>,
+}
+
+impl AppState {
+    /// The rooms, locked (never held across an await).
+    pub fn rooms_lock(&self) -> std::sync::MutexGuard<'_, crate::rooms::Rooms> {
+        match self.rooms.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
 }
 
 /// A running server.
@@ -84,6 +97,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         shutdown: stop_rx.clone(),
         node_id: format!("streamgate@{http_addr}"),
         whip: Default::default(),
+        rooms: Default::default(),
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = stop_rx;

@@ -34,6 +34,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/rest-api/connection/terminate", post(connection_terminate))
         .route("/rest-api/data/send", post(data_send))
+        .route(
+            "/rest-api/room/find_all",
+            post(room_find_all).get(room_find_all),
+        )
+        .route("/rest-api/room/find", post(room_find))
+        .route("/rest-api/room/terminate", post(room_terminate))
 }
 
 /// Parses a JSON body; an empty body is `{}`. Errors name what is wrong.
@@ -237,4 +243,48 @@ async fn data_send(State(state): State<AppState>, bytes: Bytes) -> Result<Status
     } else {
         Err(ApiError::NotFound("Session not found".into()))
     }
+}
+
+async fn room_find_all(State(state): State<AppState>) -> Json<Value> {
+    Json(Value::Array(state.rooms_lock().list(None)))
+}
+
+#[derive(Deserialize)]
+struct RoomRef {
+    name: String,
+}
+
+async fn room_find(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
+    let r: RoomRef = body(&bytes)?;
+    let found = state.rooms_lock().list(Some(&r.name));
+    if found.is_empty() {
+        return Err(ApiError::NotFound("Room not found".into()));
+    }
+    Ok(Json(Value::Array(found)))
+}
+
+async fn room_terminate(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let r: RoomRef = body(&bytes)?;
+    let removed = state.rooms_lock().remove(&r.name);
+    let Some((deliveries, streams)) = removed else {
+        return Err(ApiError::NotFound("Room not found".into()));
+    };
+    let ids: Vec<String> = streams
+        .iter()
+        .flat_map(|s| state.engine.find(Some(s), None, None))
+        .map(|s| s.media_session_id)
+        .collect();
+    state.engine.terminate(&ids, "Stopped by rest /terminate");
+    for d in deliveries {
+        let frame = crate::signaling::protocol::frame(
+            "OnDataEvent",
+            json!({ "nodeId": state.node_id, "sessionId": d.session_id, "payload": d.payload }),
+        );
+        state.sessions.send(&d.session_id, frame);
+    }
+    tracing::info!(room = %r.name, streams = ids.len(), "room terminated over REST");
+    Ok(StatusCode::OK)
 }

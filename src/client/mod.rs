@@ -138,6 +138,16 @@ pub async fn publish(
     name: &str,
     o: &PublishOptions,
 ) -> anyhow::Result<TestPublisher> {
+    publish_with_custom(conn, name, o, serde_json::Value::Null).await
+}
+
+/// Like [`publish`], with a `custom` object in the request (the room API puts the room there).
+pub async fn publish_with_custom(
+    conn: &mut WcsConnection,
+    name: &str,
+    o: &PublishOptions,
+    custom: serde_json::Value,
+) -> anyhow::Result<TestPublisher> {
     let gop = if o.gop == 0 { o.fps * 2 } else { o.gop };
     let video = match o.codec {
         Codec::H264 => format!(
@@ -207,7 +217,8 @@ pub async fn publish(
     conn.send(
         "publishStream",
         json!({"mediaSessionId": msid, "name": name, "published": true, "hasVideo": true,
-               "hasAudio": o.audio, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer}),
+               "hasAudio": o.audio, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer,
+               "custom": custom}),
     )
     .await?;
     let answer = conn.wait_answer(&msid, Duration::from_secs(10)).await?;

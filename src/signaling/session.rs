@@ -21,6 +21,10 @@ use tokio::sync::mpsc;
 struct Publisher {
     handle: PublishHandle,
     name: String,
+    /// The room named in the publish request's `custom.name` (the room API sets it).
+    room_hint: Option<String>,
+    /// The room the stream was announced in, once PUBLISHING.
+    room: Option<String>,
 }
 
 struct Player {
@@ -44,6 +48,7 @@ struct Conn {
     peer: SocketAddr,
     state: AppState,
     app_key: String,
+    login: String,
     established: bool,
     out: mpsc::Sender<Message>,
     events: mpsc::Sender<MediaNotice>,
@@ -74,6 +79,7 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
         peer,
         state,
         app_key: "defaultApp".into(),
+        login: String::new(),
         established: false,
         out: out_tx,
         events: ev_tx,
@@ -199,12 +205,40 @@ impl Conn {
                     Err(e) => self.send(protocol::fail(&e.to_string(), Some("sendStreamEvent"))),
                 }
             }
-            Incoming::SendData { operation_id, .. } => {
-                // With no back end configured, data is accepted as WCS's default application does.
-                self.send(protocol::frame(
-                    "DataStatusEvent",
-                    json!({ "operationId": operation_id, "status": "ACCEPTED" }),
-                ))
+            Incoming::SendData {
+                operation_id,
+                payload,
+            } => {
+                let is_room_command = payload.get("command").is_some_and(Value::is_string)
+                    && (self.app_key == "roomApp" || payload.get("options").is_some());
+                if !is_room_command {
+                    // With no back end configured, data is accepted as WCS's default application does.
+                    return self.send(protocol::frame(
+                        "DataStatusEvent",
+                        json!({ "operationId": operation_id, "status": "ACCEPTED" }),
+                    ));
+                }
+                let result = self
+                    .state
+                    .rooms_lock()
+                    .command(&self.id, &self.login, &payload);
+                match result {
+                    Ok(deliveries) => {
+                        self.send(protocol::frame(
+                            "DataStatusEvent",
+                            json!({ "operationId": operation_id, "status": "ACCEPTED" }),
+                        ))?;
+                        self.deliver(deliveries);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tracing::info!(session = %self.id, login = %self.login, "room command refused: {e}");
+                        self.send(protocol::frame(
+                            "DataStatusEvent",
+                            json!({ "operationId": operation_id, "status": "FAILED", "info": e.to_string() }),
+                        ))
+                    }
+                }
             }
             Incoming::Ping => self.send(protocol::frame("pong", Value::Null)),
             Incoming::Pong => Ok(()),
@@ -223,6 +257,13 @@ impl Conn {
             }
         }
         info["appKey"] = Value::String(self.app_key.clone());
+        if let Some(l) = info
+            .get("custom")
+            .and_then(|c| c.get("login"))
+            .and_then(Value::as_str)
+        {
+            self.login = l.to_owned();
+        }
         info["sessionId"] = Value::String(self.id.clone());
         info["nodeId"] = Value::String(self.state.node_id.clone());
         if !info.get("authToken").is_some_and(Value::is_string) {
@@ -277,11 +318,18 @@ impl Conn {
         match self.state.engine.publish_webrtc(self.request(&r)).await {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
+                let room_hint = r
+                    .custom
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 self.publishers.insert(
                     r.media_session_id.clone(),
                     Publisher {
                         handle,
                         name: r.name.clone(),
+                        room_hint,
+                        room: None,
                     },
                 );
                 Ok(())
@@ -356,16 +404,24 @@ impl Conn {
         match n.event {
             MediaEvent::Connected => {
                 let status = if published { "PUBLISHING" } else { "PLAYING" };
-                self.status(self.info_of(msid), base, status, "")
+                self.status(self.info_of(msid), base, status, "")?;
+                self.room_published(msid);
+                Ok(())
             }
             MediaEvent::Failed(text) => {
                 let info = self.info_of(msid);
+                if let Some(p) = self.publishers.get(msid) {
+                    self.room_unpublished(p, "FAILED");
+                }
                 self.end_media(msid);
                 tracing::warn!(session = %self.id, stream = %name, "media session failed: {text}");
                 self.status(info, base, "FAILED", &text)
             }
             MediaEvent::Stop(text) => {
                 let info = self.info_of(msid);
+                if let Some(p) = self.publishers.get(msid) {
+                    self.room_unpublished(p, "UNPUBLISHED");
+                }
                 self.end_media(msid);
                 let status = if published { "UNPUBLISHED" } else { "STOPPED" };
                 self.status(info, base, status, &text)
@@ -374,6 +430,45 @@ impl Conn {
                 "notifyStreamEvent",
                 json!({ "mediaSessionId": msid, "type": kind, "payload": payload }),
             )),
+        }
+    }
+
+    /// Sends room events to their connections (this one included).
+    fn deliver(&self, deliveries: Vec<crate::rooms::Delivery>) {
+        for d in deliveries {
+            let frame = protocol::frame(
+                "OnDataEvent",
+                json!({ "nodeId": self.state.node_id, "sessionId": d.session_id, "payload": d.payload }),
+            );
+            if !self.state.sessions.send(&d.session_id, frame) {
+                tracing::debug!(session = %d.session_id, "room event not delivered (connection gone or stuck)");
+            }
+        }
+    }
+
+    /// A publisher is up: announce it in its room, if it belongs to one this connection is in.
+    fn room_published(&mut self, msid: &str) {
+        let Some(p) = self.publishers.get(msid) else {
+            return;
+        };
+        let Some(hint) = p.room_hint.clone() else {
+            return;
+        };
+        let name = p.name.clone();
+        let (room, deliveries) = self.state.rooms_lock().published(&self.id, &hint, &name);
+        if let Some(p) = self.publishers.get_mut(msid) {
+            p.room = room;
+        }
+        self.deliver(deliveries);
+    }
+
+    fn room_unpublished(&self, p: &Publisher, status: &str) {
+        if let Some(room) = &p.room {
+            let d = self
+                .state
+                .rooms_lock()
+                .unpublished(&self.id, room, &p.name, status);
+            self.deliver(d);
         }
     }
 
@@ -397,6 +492,7 @@ impl Conn {
         let plays: Vec<(String, Player)> = self.players.drain().collect();
         for (msid, p) in pubs {
             let info = self.info_of(&msid);
+            self.room_unpublished(&p, "UNPUBLISHED");
             drop(p.handle);
             if tell {
                 let _ = self.status(info, (&msid, &p.name, true), "UNPUBLISHED", text);
@@ -412,6 +508,8 @@ impl Conn {
         if tell {
             let _ = self.out.try_send(Message::Close(None));
         }
+        let left = self.state.rooms_lock().disconnected(&self.id);
+        self.deliver(left);
         self.state.sessions.remove(&self.id);
         tracing::info!(session = %self.id, peer = %self.peer, reason = ?end, "signaling connection closed");
     }
