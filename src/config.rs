@@ -53,6 +53,8 @@ pub struct Config {
     pub rtsp: SocketAddr,
     /// Where recordings, media files and the history database live.
     pub data_dir: PathBuf,
+    /// Serve the web pages and SDK from this directory instead of the built-in copies.
+    pub web_dir: Option<PathBuf>,
     /// WebRTC connectivity.
     pub ice: IceConfig,
     /// WebSocket signaling.
@@ -78,6 +80,7 @@ impl Default for Config {
             rtmp: DEFAULT_RTMP.parse().expect("valid default address"),
             rtsp: DEFAULT_RTSP.parse().expect("valid default address"),
             data_dir: PathBuf::from("data"),
+            web_dir: None,
             ice: IceConfig::default(),
             signaling: SignalingConfig::default(),
             engine: EngineConfig::default(),

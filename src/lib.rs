@@ -13,6 +13,7 @@ pub mod rooms;
 pub mod server;
 pub mod signaling;
 pub mod telemetry;
+pub mod web;
 pub mod webrtc;
 pub mod whip;
 

@@ -75,6 +75,9 @@ struct ServeArgs {
     /// Data directory (recordings, media files, history) [default: ./data].
     #[arg(long, env = "STREAMGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve web pages and the SDK from this directory instead of the built-in copies.
+    #[arg(long, env = "STREAMGATE_WEB_DIR")]
+    web_dir: Option<PathBuf>,
     /// Gather ICE candidates only on this local address (repeatable) [default: every interface].
     #[arg(long = "ice-address")]
     ice_address: Vec<IpAddr>,
@@ -121,6 +124,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.data_dir {
             c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.web_dir {
+            c.web_dir = Some(v.clone());
         }
         if !self.ice_address.is_empty() {
             c.ice.addresses = self.ice_address.clone();

@@ -8,7 +8,7 @@ use crate::signaling::{self, Sessions};
 use anyhow::Context;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
@@ -53,16 +53,14 @@ pub struct App {
     server: tokio::task::JoinHandle<()>,
 }
 
-/// The try-it page served at `/` to plain browser requests (the same path upgrades to signaling).
-const TRY_PAGE: &str = include_str!("../web/try.html");
-
 async fn ws_upgrade(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
+    // A plain browser request for `/` gets the interview page; the same path upgrades to signaling.
     let Ok(ws) = ws else {
-        return axum::response::Html(TRY_PAGE).into_response();
+        return crate::web::file(&state, "index.html").await;
     };
     let max = state.engine.config().signaling.max_message_bytes;
     ws.max_message_size(max)
@@ -76,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/websocket", get(ws_upgrade))
         .merge(crate::api::router())
         .merge(crate::whip::router())
+        .merge(crate::web::router())
         .layer(CorsLayer::permissive())
         .with_state(state)
 }

@@ -1,0 +1,1 @@
+// streamgate Web SDK (to be written)
