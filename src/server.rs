@@ -75,8 +75,31 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::router())
         .merge(crate::whip::router())
         .merge(crate::web::router())
-        .layer(CorsLayer::permissive())
+        .layer(cors())
         .with_state(state)
+}
+
+/// CORS for REST and WHIP/WHEP from any page. Headers are listed, not `*`: the wildcard does not
+/// cover `Authorization` in the Fetch standard, and WHIP/WHEP tokens travel there.
+fn cors() -> CorsLayer {
+    use axum::http::header;
+    use tower_http::cors::Any;
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_MATCH,
+            "x-requested-with".parse().expect("valid header name"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::ETAG,
+            header::LINK,
+            header::WWW_AUTHENTICATE,
+            header::ALLOW,
+        ])
 }
 
 /// Starts the server with `config`; returns once it listens.

@@ -22,14 +22,21 @@ enum Handle {
     Play(#[allow(dead_code)] PlayHandle),
 }
 
+/// One WHIP or WHEP resource: which endpoint issued it, for which stream, and what it keeps alive.
+struct Resource {
+    kind: &'static str,
+    name: String,
+    _handle: Handle,
+}
+
 /// Live WHIP/WHEP sessions by resource id.
 #[derive(Clone, Default)]
 pub struct WhipSessions {
-    inner: Arc<Mutex<HashMap<String, Handle>>>,
+    inner: Arc<Mutex<HashMap<String, Resource>>>,
 }
 
 impl WhipSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resource>> {
         match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -38,7 +45,7 @@ impl WhipSessions {
 
     /// Ends every session (shutdown).
     pub fn clear(&self) {
-        let all: Vec<Handle> = self.lock().drain().map(|(_, h)| h).collect();
+        let all: Vec<Resource> = self.lock().drain().map(|(_, h)| h).collect();
         drop(all);
     }
 }
@@ -50,11 +57,11 @@ pub fn router() -> Router<AppState> {
         .route("/whep/{name}", post(whep).options(options))
         .route(
             "/whip/{name}/{id}",
-            delete(end).patch(patch).options(options),
+            delete(end_whip).patch(patch).options(options),
         )
         .route(
             "/whep/{name}/{id}",
-            delete(end).patch(patch).options(options),
+            delete(end_whep).patch(patch).options(options),
         )
 }
 
@@ -82,10 +89,13 @@ fn status_of(e: &EngineError) -> StatusCode {
 /// Checks the bearer token (when one is configured) and the content type.
 fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Box<Response>> {
     if let Some(token) = &state.engine.config().whip.token {
+        // The scheme name is case-insensitive (RFC 9110 11.1); the token is not.
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
         if given != Some(token.as_str()) {
             let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
             r.headers_mut()
@@ -172,9 +182,16 @@ async fn start(
             return error(status_of(&e), &e.to_string());
         }
     };
-    state.whip.lock().insert(id.clone(), handle);
-    follow(state.whip.clone(), id.clone(), rx);
     let kind = if publish { "whip" } else { "whep" };
+    state.whip.lock().insert(
+        id.clone(),
+        Resource {
+            kind,
+            name: name.clone(),
+            _handle: handle,
+        },
+    );
+    follow(state.whip.clone(), id.clone(), rx);
     let location = format!("/{kind}/{}/{id}", urlencode(&name));
     let mut r = (StatusCode::CREATED, answer).into_response();
     let h = r.headers_mut();
@@ -209,15 +226,34 @@ fn follow(sessions: WhipSessions, id: String, mut rx: mpsc::Receiver<MediaNotice
     });
 }
 
-async fn end(
+async fn end_whip(
     State(state): State<AppState>,
-    Path((_name, id)): Path<(String, String)>,
+    Path((name, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    end(state, "whip", name, id, headers)
+}
+
+async fn end_whep(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    end(state, "whep", name, id, headers)
+}
+
+/// Ends a resource, but only through the exact URL it was issued under.
+fn end(state: AppState, kind: &str, name: String, id: String, headers: HeaderMap) -> Response {
     if let Err(r) = admit(&state, &headers, false) {
         return *r;
     }
-    let handle = state.whip.lock().remove(&id);
+    let handle = {
+        let mut table = state.whip.lock();
+        match table.get(&id) {
+            Some(r) if r.kind == kind && r.name == name => table.remove(&id),
+            _ => None,
+        }
+    };
     match handle {
         Some(h) => {
             drop(h);

@@ -8,43 +8,20 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import {
+  consoleReport, isLoopbackHost, launchBrowser, openPage, pageSet, rest, sdpCodecs, serverReport, startPageServer,
+  startServer,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(HERE, '../..');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 // The UMD bundle (defines window.Flashphoner); resolved through Node so a hoisted node_modules works too.
 const SDK_BUNDLE = path.join(
   path.dirname(createRequire(import.meta.url).resolve('@flashphoner/websdk/package.json')),
   'flashphoner.js',
 );
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--autoplay-policy=no-user-gesture-required',
-  // Chromium leaves loopback out of ICE gathering by default: in a loopback-only network namespace it would then have
-  // no candidate at all, and elsewhere it would reach the server only from the machine's other addresses.
-  '--allow-loopback-in-peer-connection',
-];
 
 // Per-scenario budget, and the budgets of its steps: each is well below the scenario's, so a stuck step fails with its
 // own message (what it waited for, what it saw) rather than with node:test's bare timeout.
@@ -64,9 +41,6 @@ const SCENARIOS = [
   { codec: 'H264', strip: 'VP8,VP9,AV1,H265' },
   { codec: 'VP8', strip: 'H264,H265,VP9,AV1' },
 ];
-
-const isLoopbackHost = (host) =>
-  host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Code that runs inside the test page. It is a real function (serialized into the page) so that `node --check`
@@ -281,181 +255,14 @@ const PAGE_HTML = `<!doctype html>
 // Node-side helpers.
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Keeps the last `max` lines written to it. */
-class Tail {
-  constructor(max) {
-    this.max = max;
-    this.lines = [];
-    this.partial = '';
-  }
-  write(chunk) {
-    const parts = (this.partial + chunk).split('\n');
-    this.partial = parts.pop();
-    this.push(...parts);
-  }
-  push(...lines) {
-    this.lines.push(...lines);
-    if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
-  }
-  text() {
-    return [...this.lines, this.partial].filter(Boolean).join('\n');
-  }
-}
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The server under test: either one named by the environment, or one started (and later stopped) here. */
-async function startServer() {
-  const ws = process.env.STREAMGATE_WS;
-  // streamgate itself reads STREAMGATE_HTTP as its listen address (host:port), so accept that form too.
-  let httpBase = process.env.STREAMGATE_HTTP;
-  if (httpBase && !/^https?:\/\//.test(httpBase)) httpBase = `http://${httpBase}`;
-  if (ws || httpBase) {
-    assert.ok(ws && httpBase, 'set both STREAMGATE_WS and STREAMGATE_HTTP, or neither (then the test starts the server)');
-    for (const url of [ws, httpBase]) {
-      // The test must not send traffic anywhere but this machine's loopback.
-      assert.ok(isLoopbackHost(new URL(url).hostname), `${url}: only loopback servers may be tested`);
-    }
-    return { ws, http: httpBase.replace(/\/+$/, ''), log: null, stop: async () => {} };
-  }
-
-  const bin = process.env.STREAMGATE_BIN ? path.resolve(process.env.STREAMGATE_BIN) : path.join(REPO_ROOT, 'target/debug/streamgate');
-  assert.ok(fs.existsSync(bin), `streamgate binary not found at ${bin}: build it (cargo build), set STREAMGATE_BIN, or set STREAMGATE_WS/STREAMGATE_HTTP to a running server`);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'streamgate-e2e-'));
-  const [httpPort, rtmpPort, rtspPort] = [await freePort(), await freePort(), await freePort()];
-  const args = [
-    'serve',
-    '--http', `127.0.0.1:${httpPort}`,
-    '--rtmp', `127.0.0.1:${rtmpPort}`,
-    '--rtsp', `127.0.0.1:${rtspPort}`,
-    '--ice-address', '127.0.0.1',
-    '--data-dir', dataDir,
-  ];
-  const log = new Tail(400);
-  const child = spawn(bin, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
-  });
-  child.stdout.setEncoding('utf8').on('data', (d) => log.write(d));
-  child.stderr.setEncoding('utf8').on('data', (d) => log.write(d));
-  const exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', (error) => resolve({ error: error.message })); // e.g. not executable
-  });
-  let exit = null;
-  exited.then((e) => { exit = e; });
-  // Last resort if this process dies without running the after() hook: never leave a server behind.
-  const reap = () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
-  process.once('exit', reap);
-
-  const stop = async () => {
-    if (!exit) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => {
-        console.error('streamgate did not exit within 10 s of SIGTERM; killing it');
-        child.kill('SIGKILL');
-      }, 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    process.removeListener('exit', reap);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  };
-
-  const base = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exit) {
-      await stop();
-      assert.fail(`streamgate exited (${JSON.stringify(exit)}) before /health answered; its output:\n${log.text()}`);
-    }
-    try {
-      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      assert.fail(`streamgate did not answer GET /health with 200 within 30 s; its output:\n${log.text()}`);
-    }
-    await sleep(200);
-  }
-  return { ws: `ws://127.0.0.1:${httpPort}/`, http: base, log, stop };
-}
-
-/** Serves the test page and the SDK bundle from 127.0.0.1, a secure-context origin (getUserMedia needs one). */
-async function startPageServer() {
-  const server = http.createServer((req, res) => {
-    const { pathname } = new URL(req.url, 'http://127.0.0.1');
-    if (pathname === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(PAGE_HTML);
-    } else if (pathname === '/flashphoner.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      fs.createReadStream(SDK_BUNDLE).pipe(res);
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((resolve) => server.close(resolve)) };
-}
-
-/** POSTs JSON to the WCS-style REST API; returns the status and the parsed body (or the raw text). */
-async function rest(base, route, body) {
-  const res = await fetch(`${base}${route}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
-
-/** Video encoding names listed in the m=video section of an SDP. */
-function videoCodecs(sdp) {
-  const section = sdp.split(/\r?\n(?=m=)/).find((s) => s.startsWith('m=video')) || '';
-  return [...section.matchAll(/^a=rtpmap:\d+ ([^/\s]+)\//gm)].map((m) => m[1].toUpperCase());
-}
-
 /**
- * One browser context with the test page loaded: a separate "user" per role. Records console output and every
- * signaling frame for the failure report, and refuses any request that would leave loopback.
+ * One browser context with the test page loaded and the SDK initialized: a separate "user" per role. On top of what
+ * lib.mjs's openPage records, keeps every signaling frame for the failure report.
  */
-async function openPage(browser, pageUrl, role, signal) {
-  const context = await browser.newContext();
-  // Chromium enumerates local interfaces for ICE only for pages that hold camera/microphone permission; the player
-  // never asks for media, and without it would have no loopback candidate.
-  await context.grantPermissions(['camera', 'microphone'], { origin: new URL(pageUrl).origin });
-  const console_ = new Tail(300);
+async function openSdkPage(browser, pageUrl, role, signal) {
+  const p = await openPage(browser, pageUrl, role, signal, { ready: () => window.harness && window.Flashphoner });
   const frames = [];
-  const offLoopback = [];
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (isLoopbackHost(new URL(url).hostname)) return route.continue();
-    offLoopback.push(url);
-    return route.abort('blockedbyclient');
-  });
-  const page = await context.newPage();
-  page.on('console', (m) => console_.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => console_.push(`pageerror: ${e.message}`));
-  page.on('websocket', (ws) => {
-    if (!isLoopbackHost(new URL(ws.url()).hostname)) offLoopback.push(ws.url());
+  p.page.on('websocket', (ws) => {
     const record = (dir) => ({ payload }) => {
       let message = null;
       try {
@@ -468,28 +275,10 @@ async function openPage(browser, pageUrl, role, signal) {
     ws.on('framesent', record('>>'));
     ws.on('framereceived', record('<<'));
   });
-  await page.goto(pageUrl);
-  await page.waitForFunction(() => window.harness && window.Flashphoner);
-  await page.evaluate(() => window.harness.init());
+  await p.page.evaluate(() => window.harness.init());
   return {
-    role,
-    page,
-    context,
-    console: console_,
+    ...p,
     frames,
-    offLoopback,
-    close: () => context.close().catch(() => {}),
-    // Runs fn in the page; a rejection becomes an assertion naming the role and the step.
-    async step(what, fn, arg) {
-      // A scenario that node:test has given up on must not go on driving the browser alongside the next one.
-      if (signal.aborted) throw new Error(`${role}: ${what}: scenario aborted (${signal.reason})`);
-      try {
-        return await page.evaluate(fn, arg);
-      } catch (e) {
-        const msg = String(e.message || e).replace(/^page\.evaluate: (Error: )?/, '').split('\n    at ')[0];
-        throw new assert.AssertionError({ message: `${role}: ${what}: ${msg}` });
-      }
-    },
     sent(name) {
       return frames.filter((f) => f.dir === '>>' && f.message && f.message.message === name);
     },
@@ -513,9 +302,9 @@ async function report(pages, server) {
       .then((st) => JSON.stringify(st), (e) => `unavailable (${String(e.message).split('\n')[0]})`);
     parts.push(`----- ${p.role}: ${type} video stats: ${stats}`);
     parts.push(`----- ${p.role}: signaling frames -----\n${formatFrames(p.frames) || '  (none)'}`);
-    parts.push(`----- ${p.role}: browser console (last lines) -----\n${p.console.lines.slice(-80).join('\n') || '  (none)'}`);
+    parts.push(consoleReport(p));
   }
-  if (server.log) parts.push(`----- streamgate output (last lines) -----\n${server.log.lines.slice(-120).join('\n')}`);
+  parts.push(serverReport(server));
   return parts.join('\n');
 }
 
@@ -526,15 +315,7 @@ async function report(pages, server) {
 async function runScenario(t, env, { codec, strip }) {
   const name = `e2e-${codec.toLowerCase()}-${randomUUID().slice(0, 8)}`;
   const expectedMime = `video/${codec}`.toLowerCase();
-  const pages = [];
-  // If node:test gives up on the scenario, closing its contexts makes every pending page call reject at once.
-  t.signal.addEventListener('abort', () => pages.forEach((p) => p.close()), { once: true });
-  const open = async (role) => {
-    const p = await openPage(env.browser, env.pageUrl, role, t.signal);
-    pages.push(p);
-    if (t.signal.aborted) p.close(); // opened after the abort listener ran
-    return p;
-  };
+  const { pages, open, closeAll } = pageSet(t, (role, signal) => openSdkPage(env.browser, env.pageUrl, role, signal));
   const timing = {};
   try {
     // Publisher.
@@ -547,7 +328,7 @@ async function runScenario(t, env, { codec, strip }) {
     // The offer the SDK actually sent must offer the forced codec only; otherwise the test itself is wrong.
     const [publishMsg] = pub.sent('publishStream');
     assert.ok(publishMsg, 'publisher: no publishStream message was sent');
-    const offered = videoCodecs(publishMsg.message.data[0].sdp);
+    const offered = sdpCodecs(publishMsg.message.data[0].sdp);
     assert.ok(offered.includes(codec), `publisher: offer lacks ${codec} after stripCodecs "${strip}": ${offered.join(' ')}`);
     for (const stripped of strip.split(',')) {
       assert.ok(!offered.includes(stripped), `publisher: offer still has ${stripped} after stripCodecs "${strip}"`);
@@ -629,7 +410,7 @@ async function runScenario(t, env, { codec, strip }) {
     console.error(`\n===== ${codec} scenario failed: ${e.message}\n${await report(pages, env.server)}\n===== end of ${codec} report\n`);
     throw e;
   } finally {
-    await Promise.all(pages.map((p) => p.close()));
+    await closeAll();
   }
 }
 
@@ -637,16 +418,13 @@ describe('Flashphoner WebSDK against streamgate', () => {
   const env = { server: null, pageServer: null, browser: null, pageUrl: null };
 
   before(async () => {
-    assert.ok(fs.existsSync(CHROMIUM), `no browser at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_BIN`);
-    const others = Object.entries(os.networkInterfaces()).filter(([, addrs]) => addrs.some((a) => !a.internal));
-    if (others.length > 0) {
-      console.error(`note: this network namespace has non-loopback interfaces (${others.map(([n]) => n).join(', ')}); ` +
-        'Chromium gathers ICE candidates on them too. run.sh runs the test in a loopback-only namespace.');
-    }
     env.server = await startServer();
-    env.pageServer = await startPageServer();
+    env.pageServer = await startPageServer({
+      '/': { type: 'text/html; charset=utf-8', body: PAGE_HTML },
+      '/flashphoner.js': { type: 'text/javascript; charset=utf-8', file: SDK_BUNDLE },
+    });
     env.pageUrl = env.pageServer.url;
-    env.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    env.browser = await launchBrowser();
   }, { timeout: 60_000 });
 
   after(async () => {
