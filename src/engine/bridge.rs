@@ -63,7 +63,7 @@ impl Bridge {
         pipeline.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
         let producer = Producer::new(target, limits);
-        feed_from_appsink(&sink, &producer);
+        feed_from_appsink(&sink, &producer, None);
         // Keyframe requests from the bridge's own input decoder go to the source.
         let weak = Arc::downgrade(source);
         if let Some(pad) = src.static_pad("src") {

@@ -75,6 +75,13 @@ pub struct SharedClock {
 
 static CLOCK: OnceLock<SharedClock> = OnceLock::new();
 
+impl SharedClock {
+    /// The current running time on the shared clock.
+    pub fn now_running(&self) -> gst::ClockTime {
+        self.clock.time().saturating_sub(self.base_time)
+    }
+}
+
 /// The process-wide clock; its base time is fixed when first asked for.
 pub fn shared_clock() -> &'static SharedClock {
     CLOCK.get_or_init(|| {

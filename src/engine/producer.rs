@@ -341,9 +341,43 @@ pub fn consumer_appsrc(name: &str, limits: &ProducerLimits) -> gst_app::AppSrc {
         .build()
 }
 
+/// Maps one ingest's running times into the server's: sources that stamp from zero (RTMP, files)
+/// are shifted so their first buffer lands at the moment it arrived. Shared by all tracks of one
+/// ingest so they stay in sync with each other.
+#[derive(Default)]
+pub struct IngestClock {
+    offset: Mutex<Option<i128>>,
+}
+
+impl IngestClock {
+    /// A new mapping, fixed by the first buffer seen.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn map(&self, t: Option<gst::ClockTime>) -> Option<gst::ClockTime> {
+        let t = t?;
+        let Ok(mut off) = self.offset.lock() else {
+            return Some(t);
+        };
+        let offset = *off.get_or_insert_with(|| {
+            let shared = super::pipeline::shared_clock();
+            let now = shared.now_running().nseconds() as i128;
+            now - t.nseconds() as i128
+        });
+        let v = (t.nseconds() as i128 + offset).max(0);
+        Some(gst::ClockTime::from_nseconds(v as u64))
+    }
+}
+
 /// Connects an ingest pipeline's appsink to a producer: buffers are re-stamped with their running
-/// time (so they mean the same in every pipeline on the shared clock) and handed over.
-pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>) {
+/// time (so they mean the same in every pipeline on the shared clock) and handed over. `clock`
+/// moves a source's own time base onto the server's (None when it is already there).
+pub fn feed_from_appsink(
+    appsink: &gst_app::AppSink,
+    producer: &Arc<Producer>,
+    clock: Option<Arc<IngestClock>>,
+) {
     let weak = Arc::downgrade(producer);
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -355,7 +389,7 @@ pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>) {
                 let Some(buffer) = sample.buffer_owned() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                let buffer = restamp(&sample, buffer);
+                let buffer = restamp(&sample, buffer, clock.as_deref());
                 producer.push(sample.caps(), buffer);
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -374,15 +408,37 @@ pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>) {
     });
 }
 
-fn restamp(sample: &gst::Sample, mut buffer: gst::Buffer) -> gst::Buffer {
+fn restamp(
+    sample: &gst::Sample,
+    mut buffer: gst::Buffer,
+    clock: Option<&IngestClock>,
+) -> gst::Buffer {
     let Some(segment) = sample
         .segment()
         .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned())
     else {
         return buffer;
     };
-    let pts = buffer.pts().and_then(|t| segment.to_running_time(t));
-    let dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+    let mut pts = buffer.pts().and_then(|t| segment.to_running_time(t));
+    let mut dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+    if let Some(c) = clock {
+        // Decode time anchors the mapping: it never goes backwards, presentation time may.
+        if dts.is_some() {
+            dts = c.map(dts);
+            let d = buffer
+                .pts()
+                .zip(buffer.dts())
+                .map(|(p, d)| p.nseconds() as i128 - d.nseconds() as i128);
+            pts = match (dts, d) {
+                (Some(dt), Some(delta)) => Some(gst::ClockTime::from_nseconds(
+                    (dt.nseconds() as i128 + delta).max(0) as u64,
+                )),
+                _ => c.map(pts),
+            };
+        } else {
+            pts = c.map(pts);
+        }
+    }
     if pts != buffer.pts() || dts != buffer.dts() {
         let b = buffer.make_mut();
         b.set_pts(pts);

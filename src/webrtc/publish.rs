@@ -173,7 +173,7 @@ fn link_track(
         .enable_last_sample(false)
         .max_buffers(64)
         .build();
-    feed_from_appsink(&sink, producer);
+    feed_from_appsink(&sink, producer, None);
     chain.push(sink.upcast());
     pipeline.add_many(&chain)?;
     gst::Element::link_many(&chain)?;
