@@ -49,6 +49,11 @@ pub struct Config {
     pub http: SocketAddr,
     /// RTMP listener.
     pub rtmp: SocketAddr,
+    /// RTMP application name (`rtmp://host/<app>/<stream>`).
+    pub rtmp_app: String,
+    /// How long an RTMP stream waits for its publisher to come back before its viewers are stopped.
+    #[serde(with = "secs")]
+    pub rtmp_reconnect_grace: Duration,
     /// RTSP listener.
     pub rtsp: SocketAddr,
     /// Where recordings, media files and the history database live.
@@ -78,6 +83,8 @@ impl Default for Config {
         Self {
             http: DEFAULT_HTTP.parse().expect("valid default address"),
             rtmp: DEFAULT_RTMP.parse().expect("valid default address"),
+            rtmp_app: "live".into(),
+            rtmp_reconnect_grace: Duration::from_secs(10),
             rtsp: DEFAULT_RTSP.parse().expect("valid default address"),
             data_dir: PathBuf::from("data"),
             web_dir: None,

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod rooms;
+pub mod rtmp;
 pub mod server;
 pub mod signaling;
 pub mod telemetry;

@@ -48,6 +48,8 @@ impl AppState {
 pub struct App {
     /// Where the HTTP listener is bound.
     pub http_addr: SocketAddr,
+    /// Where the RTMP listener is bound.
+    pub rtmp_addr: SocketAddr,
     state: AppState,
     stop_tx: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -112,6 +114,10 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding HTTP listener on {}", config.http))?;
     let http_addr = listener.local_addr()?;
+    let rtmp_listener = tokio::net::TcpListener::bind(config.rtmp)
+        .await
+        .with_context(|| format!("binding RTMP listener on {}", config.rtmp))?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState {
         engine: Engine::new(config),
@@ -134,9 +140,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             tracing::error!("HTTP server failed: {e}");
         }
     });
-    tracing::info!(%http_addr, "streamgate listening");
+    tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
+    tracing::info!(%http_addr, %rtmp_addr, "streamgate listening");
     Ok(App {
         http_addr,
+        rtmp_addr,
         state,
         stop_tx,
         server,

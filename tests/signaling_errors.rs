@@ -237,12 +237,21 @@ async fn silent_client_is_dropped_and_its_stream_ends() {
         json!({"message": "publishStream", "data": [publish_msg("quiet", "quiet", LONELY_OFFER)]})
             .to_string();
     ws.send(Message::Text(publish.into())).await.unwrap();
-    let got = tokio::time::timeout(T, ws.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(got.to_text().unwrap().contains("getUserData"));
+    loop {
+        let got = tokio::time::timeout(T, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let text = got.to_text().unwrap().to_owned();
+        if text.contains("getUserData") {
+            break;
+        }
+        assert!(
+            text.contains("\"ping\""),
+            "unexpected frame before getUserData: {text}"
+        );
+    }
     common::eventually(T, "stream registered", || async move {
         common::metric(addr, "streamgate_streams").await == 1.0
     })

@@ -5,7 +5,9 @@
 
 use super::media::Codec;
 use super::pipeline::PipelineGuard;
-use super::producer::{consumer_appsrc, feed_from_appsink, ConsumerLink, Producer, ProducerLimits};
+use super::producer::{
+    consumer_appsrc, feed_from_appsink, ConsumerLink, Producer, ProducerLimits, Stamping,
+};
 use super::templates;
 use gst::prelude::*;
 use std::sync::Arc;
@@ -63,7 +65,14 @@ impl Bridge {
         pipeline.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
         let producer = Producer::new(target, limits);
-        feed_from_appsink(&sink, &producer, None);
+        feed_from_appsink(
+            &sink,
+            &producer,
+            Stamping {
+                clock: None,
+                dts_is_pts: true,
+            },
+        );
         // Keyframe requests from the bridge's own input decoder go to the source.
         let weak = Arc::downgrade(source);
         if let Some(pad) = src.static_pad("src") {

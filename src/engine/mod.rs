@@ -117,6 +117,8 @@ pub struct EngineCounts {
     pub pipelines: usize,
     /// Codec bridges running.
     pub bridges: usize,
+    /// Streams with a running RTMP output.
+    pub rtmp_outputs: usize,
 }
 
 /// The encoded tracks of a stream and the bridges derived from them.
@@ -124,7 +126,9 @@ pub struct StreamMedia {
     name: String,
     video: Option<Arc<Producer>>,
     audio: Option<Arc<Producer>>,
-    bridges: Mutex<HashMap<Codec, Weak<Bridge>>>,
+    /// Shared transcodes by target codec; `true` marks an H.264 re-encode without B-frames.
+    bridges: Mutex<HashMap<(Codec, bool), Weak<Bridge>>>,
+    rtmp_out: Mutex<Weak<RtmpOut>>,
     limits: ProducerLimits,
     pipelines: pipeline::PipelineCounter,
 }
@@ -140,23 +144,80 @@ impl StreamMedia {
     }
 
     /// The track in `codec`: the source itself, or a shared bridge made on first demand.
-    pub fn track_in(&self, codec: Codec) -> anyhow::Result<(Arc<Producer>, Option<Arc<Bridge>>)> {
+    /// `in_order` asks for video without B-frames (what browsers' WebRTC decoders need): an H.264
+    /// source with reordered frames is then re-encoded once for every such consumer.
+    pub fn track_in(
+        &self,
+        codec: Codec,
+        in_order: bool,
+    ) -> anyhow::Result<(Arc<Producer>, Option<Arc<Bridge>>)> {
         let source = self
             .track(codec.is_video())
             .ok_or_else(|| anyhow::anyhow!("stream has no such track"))?;
-        if source.codec() == codec {
+        let reencode = in_order && codec == Codec::H264 && source.has_reordering();
+        if source.codec() == codec && !reencode {
             return Ok((source.clone(), None));
         }
+        let key = (codec, reencode);
         let mut bridges = self
             .bridges
             .lock()
             .map_err(|_| anyhow::anyhow!("bridge table poisoned"))?;
-        if let Some(b) = bridges.get(&codec).and_then(Weak::upgrade) {
+        if let Some(b) = bridges.get(&key).and_then(Weak::upgrade) {
             return Ok((b.producer.clone(), Some(b)));
         }
         let b = Bridge::start(&self.name, source, codec, self.limits, &self.pipelines)?;
-        bridges.insert(codec, Arc::downgrade(&b));
+        bridges.insert(key, Arc::downgrade(&b));
         Ok((b.producer.clone(), Some(b)))
+    }
+
+    /// The stream's shared RTMP output (H.264 + AAC, bridged when the stream carries VP8 or Opus),
+    /// made on first demand and dropped with its last viewer.
+    pub fn rtmp_output(&self) -> anyhow::Result<Arc<RtmpOut>> {
+        let mut slot = self
+            .rtmp_out
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        if let Some(o) = slot.upgrade() {
+            return Ok(o);
+        }
+        let mut bridges = Vec::new();
+        let video = match self.video {
+            Some(_) => {
+                let (p, b) = self.track_in(Codec::H264, false)?;
+                bridges.extend(b);
+                Some(p)
+            }
+            None => None,
+        };
+        let audio = match self.audio {
+            Some(_) => {
+                let (p, b) = self.track_in(Codec::Aac, false)?;
+                bridges.extend(b);
+                Some(p)
+            }
+            None => None,
+        };
+        let out = crate::rtmp::output::FlvOutput::start(
+            &self.name,
+            video.as_ref(),
+            audio.as_ref(),
+            self.limits,
+        )?;
+        let o = Arc::new(RtmpOut {
+            out,
+            _bridges: bridges,
+        });
+        *slot = Arc::downgrade(&o);
+        Ok(o)
+    }
+
+    /// Whether the stream's shared RTMP output is running.
+    fn has_rtmp_output(&self) -> bool {
+        self.rtmp_out
+            .lock()
+            .map(|w| w.strong_count() > 0)
+            .unwrap_or(false)
     }
 
     fn live_bridges(&self) -> usize {
@@ -165,6 +226,13 @@ impl StreamMedia {
             .map(|b| b.values().filter(|w| w.strong_count() > 0).count())
             .unwrap_or(0)
     }
+}
+
+/// A stream's RTMP output with the bridges it needs.
+pub struct RtmpOut {
+    /// The shared FLV output.
+    pub out: Arc<crate::rtmp::output::FlvOutput>,
+    _bridges: Vec<Arc<Bridge>>,
 }
 
 struct EngineInner {
@@ -287,10 +355,11 @@ impl Engine {
                 .as_ref()
                 .map(|(c, _)| Producer::new(c.codec, limits)),
             bridges: Mutex::default(),
+            rtmp_out: Mutex::default(),
             limits,
             pipelines: self.inner.pipelines.clone(),
         });
-        let info = StreamInfo::new(&req, true, &media);
+        let info = StreamInfo::new(&req, true, &media, "WebRTC");
         {
             let mut reg = self.registry();
             if reg.shutting_down {
@@ -323,6 +392,7 @@ impl Engine {
             engine: self.clone(),
             media_session_id: req.media_session_id.clone(),
             ingest: None,
+            rtmp_out: None,
         };
         let pipeline_name = format!("{}-publish-{}", req.name, short(&req.media_session_id));
         let ingest = webrtc::publish::build(
@@ -342,7 +412,7 @@ impl Engine {
         );
         let webrtcbin = ingest.webrtcbin.clone();
         let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
-        handle.ingest = Some(ingest);
+        handle.ingest = Some(IngestKind::WebRtc(ingest));
         let answer = answer
             .await
             .map_err(|e| EngineError::BadSdp(e.to_string()))?;
@@ -375,7 +445,7 @@ impl Engine {
                 .ok_or(EngineError::StreamNotFound)?;
             entry.viewers.insert(req.media_session_id.clone());
             let media = entry.media.clone();
-            let info = StreamInfo::new(&req, false, &media);
+            let info = StreamInfo::new(&req, false, &media, "WebRTC");
             reg.sessions.insert(
                 req.media_session_id.clone(),
                 SessionEntry {
@@ -390,6 +460,7 @@ impl Engine {
             media_session_id: req.media_session_id.clone(),
             viewer: None,
             _bridges: Vec::new(),
+            _rtmp: None,
         };
         let (tracks, bridges) = viewer_tracks(&media, &offer)?;
         handle._bridges = bridges;
@@ -416,6 +487,131 @@ impl Engine {
             .map_err(|e| EngineError::BadSdp(e.to_string()))?;
         tracing::info!(stream = %req.name, media_session = %req.media_session_id, "playing");
         Ok((handle, self.finish_answer(answer)))
+    }
+
+    /// Registers an RTMP publisher (H.264 + AAC) and starts its ingest pipeline.
+    pub fn publish_rtmp(&self, req: MediaRequest) -> Result<PublishHandle, EngineError> {
+        valid_name(&req.name)?;
+        let limits = self.inner.limits;
+        let media = {
+            let mut reg = self.registry();
+            if reg.shutting_down {
+                return Err(EngineError::ShuttingDown);
+            }
+            if reg.sessions.contains_key(&req.media_session_id) {
+                return Err(EngineError::MediaSessionInUse);
+            }
+            let media = match reg.streams.get_mut(&req.name) {
+                // The same encoder coming back within the grace period takes its stream over.
+                Some(entry) if entry.publisher.starts_with("orphan:") => {
+                    entry.publisher = req.media_session_id.clone();
+                    tracing::info!(stream = %req.name, viewers = entry.viewers.len(), "RTMP publisher resumed its stream");
+                    entry.media.clone()
+                }
+                Some(_) => return Err(EngineError::NameInUse),
+                None => {
+                    let media = Arc::new(StreamMedia {
+                        name: req.name.clone(),
+                        video: Some(Producer::new(Codec::H264, limits)),
+                        audio: Some(Producer::new(Codec::Aac, limits)),
+                        bridges: Mutex::default(),
+                        rtmp_out: Mutex::default(),
+                        limits,
+                        pipelines: self.inner.pipelines.clone(),
+                    });
+                    reg.streams.insert(
+                        req.name.clone(),
+                        StreamEntry {
+                            media: media.clone(),
+                            publisher: req.media_session_id.clone(),
+                            viewers: Default::default(),
+                        },
+                    );
+                    media
+                }
+            };
+            let mut info = StreamInfo::new(&req, true, &media, "RTMP");
+            info.status = StreamStatus::Publishing;
+            reg.sessions.insert(
+                req.media_session_id.clone(),
+                SessionEntry {
+                    info,
+                    events: req.events.clone(),
+                },
+            );
+            media
+        };
+        let mut handle = PublishHandle {
+            engine: self.clone(),
+            media_session_id: req.media_session_id.clone(),
+            ingest: None,
+            rtmp_out: None,
+        };
+        let ingest = crate::rtmp::ingest::RtmpIngest::build(
+            &format!("{}-rtmp-{}", req.name, short(&req.media_session_id)),
+            &self.inner.pipelines,
+            media.video.clone(),
+            media.audio.clone(),
+        )
+        .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
+        let (msid, tx) = (req.media_session_id.clone(), req.events.clone());
+        ingest
+            .guard
+            .watch_bus(move |_| notify(&tx, &msid, MediaEvent::Failed("Failed by error".into())));
+        handle.ingest = Some(IngestKind::Rtmp(ingest));
+        // RTMP streams mostly have RTMP viewers: mux from the start, so even the first viewer
+        // starts at a cached keyframe. The handle keeps the output for the stream's lifetime.
+        match media.rtmp_output() {
+            Ok(out) => handle.rtmp_out = Some(out),
+            Err(e) => tracing::warn!(stream = %req.name, "RTMP output not started: {e:#}"),
+        }
+        tracing::info!(stream = %req.name, media_session = %req.media_session_id, "publishing over RTMP");
+        Ok(handle)
+    }
+
+    /// Registers an RTMP viewer of stream `name`; returns its handle and its feed of shared chunks.
+    pub fn play_rtmp(
+        &self,
+        req: MediaRequest,
+    ) -> Result<(PlayHandle, crate::rtmp::output::ViewerFeed), EngineError> {
+        let media = {
+            let mut reg = self.registry();
+            if reg.shutting_down {
+                return Err(EngineError::ShuttingDown);
+            }
+            if reg.sessions.contains_key(&req.media_session_id) {
+                return Err(EngineError::MediaSessionInUse);
+            }
+            let entry = reg
+                .streams
+                .get_mut(&req.name)
+                .ok_or(EngineError::StreamNotFound)?;
+            entry.viewers.insert(req.media_session_id.clone());
+            let media = entry.media.clone();
+            let mut info = StreamInfo::new(&req, false, &media, "RTMP");
+            info.status = StreamStatus::Playing;
+            reg.sessions.insert(
+                req.media_session_id.clone(),
+                SessionEntry {
+                    info,
+                    events: req.events.clone(),
+                },
+            );
+            media
+        };
+        let mut handle = PlayHandle {
+            engine: self.clone(),
+            media_session_id: req.media_session_id.clone(),
+            viewer: None,
+            _bridges: Vec::new(),
+            _rtmp: None,
+        };
+        let out = media
+            .rtmp_output()
+            .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
+        let feed = out.out.subscribe();
+        handle._rtmp = Some(out);
+        Ok((handle, feed))
     }
 
     /// Wires a media session's peer state, bus errors and connect timeout to its owner's mailbox.
@@ -584,6 +780,11 @@ impl Engine {
             media_sessions: reg.sessions.len(),
             pipelines: self.inner.pipelines.get(),
             bridges: reg.streams.values().map(|s| s.media.live_bridges()).sum(),
+            rtmp_outputs: reg
+                .streams
+                .values()
+                .filter(|s| s.media.has_rtmp_output())
+                .count(),
         }
     }
 
@@ -593,6 +794,32 @@ impl Engine {
             return;
         };
         let name = session.info.name;
+        let grace = self.inner.config.rtmp_reconnect_grace;
+        let keep = session.info.media_provider == "RTMP" && !grace.is_zero() && !reg.shutting_down;
+        if keep && reg.streams.get(&name).is_some_and(|s| s.publisher == msid) {
+            // An encoder that drops and comes back soon (network blip, OBS restart) resumes the
+            // same stream: viewers stay attached to its producers meanwhile.
+            if let Some(s) = reg.streams.get_mut(&name) {
+                s.publisher = format!("orphan:{msid}");
+            }
+            tracing::info!(stream = %name, ?grace, "RTMP publisher gone; keeping the stream for a reconnect");
+            let weak = Arc::downgrade(&self.inner);
+            let orphan = format!("orphan:{msid}");
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let engine = Engine { inner };
+                    let mut reg = engine.registry();
+                    if reg.streams.get(&name).is_some_and(|s| s.publisher == orphan) {
+                        reg.notify_viewers(&name, |_| MediaEvent::Stop("Stopped by publisher stop".into()));
+                        reg.streams.remove(&name);
+                        tracing::info!(stream = %name, "RTMP publisher did not come back; unpublished");
+                    }
+                });
+                return;
+            }
+        }
         if reg.streams.get(&name).is_some_and(|s| s.publisher == msid) {
             reg.notify_viewers(&name, |_| {
                 MediaEvent::Stop("Stopped by publisher stop".into())
@@ -635,13 +862,15 @@ fn viewer_tracks(media: &StreamMedia, offer: &[sdp::OfferedMedia]) -> Result<Tra
         let Some(source) = media.track(video) else {
             continue;
         };
+        // Pass the codec through when the viewer takes it (re-encoded once, shared, if it has
+        // B-frames); otherwise bridge to the viewer's preferred codec.
         let chosen = match m.pt_for(source.codec()) {
             Some(oc) => Some((source.codec(), oc.pt)),
             None => m.preferred().map(|oc| (oc.codec, oc.pt)),
         };
         let Some((codec, pt)) = chosen else { continue };
         let (producer, bridge) = media
-            .track_in(codec)
+            .track_in(codec, true)
             .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
         bridges.extend(bridge);
         tracks.push(webrtc::play::ViewerTrack { producer, pt });
@@ -661,13 +890,26 @@ fn viewer_tracks(media: &StreamMedia, offer: &[sdp::OfferedMedia]) -> Result<Tra
 pub struct PublishHandle {
     engine: Engine,
     media_session_id: String,
-    ingest: Option<webrtc::publish::Ingest>,
+    ingest: Option<IngestKind>,
+    rtmp_out: Option<Arc<RtmpOut>>,
+}
+
+enum IngestKind {
+    WebRtc(#[allow(dead_code)] webrtc::publish::Ingest),
+    Rtmp(crate::rtmp::ingest::RtmpIngest),
 }
 
 impl PublishHandle {
     /// The media session id.
     pub fn media_session_id(&self) -> &str {
         &self.media_session_id
+    }
+
+    /// Hands one RTMP audio/video message to an RTMP ingest (ignored for other ingests).
+    pub fn push_rtmp(&self, kind: u8, ts_ms: u32, body: &[u8]) {
+        if let Some(IngestKind::Rtmp(i)) = &self.ingest {
+            i.push(kind, ts_ms, body);
+        }
     }
 }
 
@@ -684,6 +926,7 @@ pub struct PlayHandle {
     media_session_id: String,
     viewer: Option<webrtc::play::Viewer>,
     _bridges: Vec<Arc<Bridge>>,
+    _rtmp: Option<Arc<RtmpOut>>,
 }
 
 impl PlayHandle {

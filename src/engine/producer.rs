@@ -102,9 +102,46 @@ pub(crate) fn admit(
     }
 }
 
+/// A function consumer: called on the producer's thread with the track's caps and each buffer.
+/// It must be quick and must not block (it queues or drops on its own).
+pub type BufferFn = Arc<dyn Fn(Option<&gst::Caps>, &gst::Buffer) + Send + Sync>;
+
+/// Where a consumer's buffers go.
+enum Sink {
+    /// A consumer pipeline's appsrc (its queue is the consumer's bounded queue).
+    AppSrc(gst_app::AppSrc),
+    /// A function that muxes or forwards without a pipeline (RTMP output).
+    Func(BufferFn),
+}
+
+impl Sink {
+    fn queued(&self) -> u64 {
+        match self {
+            Sink::AppSrc(a) => a.current_level_bytes(),
+            Sink::Func(_) => 0,
+        }
+    }
+
+    fn set_caps(&self, caps: &gst::Caps) {
+        if let Sink::AppSrc(a) = self {
+            a.set_caps(Some(caps));
+        }
+    }
+
+    fn push(&self, caps: Option<&gst::Caps>, buffer: &gst::Buffer) {
+        match self {
+            // A full appsrc refuses with an error flow; the policy keeps us below that.
+            Sink::AppSrc(a) => {
+                let _ = a.push_buffer(buffer.clone());
+            }
+            Sink::Func(f) => f(caps, buffer),
+        }
+    }
+}
+
 struct Slot {
     id: u64,
-    appsrc: gst_app::AppSrc,
+    sink: Sink,
     waiting_keyframe: bool,
     dropped: u64,
 }
@@ -128,6 +165,8 @@ pub struct Producer {
     last_request: Mutex<Option<Instant>>,
     buffers_in: AtomicU64,
     bytes_in: AtomicU64,
+    /// Seen a buffer whose presentation time differs from its decode time: the track has B-frames.
+    reordered: std::sync::atomic::AtomicBool,
 }
 
 impl Producer {
@@ -141,6 +180,7 @@ impl Producer {
             last_request: Mutex::new(None),
             buffers_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
+            reordered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -160,6 +200,12 @@ impl Producer {
             self.buffers_in.load(Ordering::Relaxed),
             self.bytes_in.load(Ordering::Relaxed),
         )
+    }
+
+    /// Whether frames arrive out of presentation order (B-frames), which browsers' WebRTC
+    /// decoders do not handle.
+    pub fn has_reordering(&self) -> bool {
+        self.reordered.load(Ordering::Relaxed)
     }
 
     /// Number of consumers attached.
@@ -201,6 +247,11 @@ impl Producer {
     /// Feeds one buffer, timestamps already in running time. Called on the source's streaming thread.
     pub fn push(&self, caps: Option<&gst::CapsRef>, buffer: gst::Buffer) {
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if let (Some(p), Some(d)) = (buffer.pts(), buffer.dts()) {
+            if p != d && self.codec.is_video() && !self.reordered.swap(true, Ordering::Relaxed) {
+                tracing::info!(codec = ?self.codec, "track has B-frames (reordered frames)");
+            }
+        }
         if self.buffers_in.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::debug!(codec = ?self.codec, "first buffer on track");
         }
@@ -214,7 +265,7 @@ impl Producer {
             if inner.caps.as_ref().map(|c| c.as_ref()) != Some(caps) {
                 let caps = caps.to_owned();
                 for c in &inner.consumers {
-                    c.appsrc.set_caps(Some(&caps));
+                    c.sink.set_caps(&caps);
                 }
                 inner.caps = Some(caps);
             }
@@ -225,9 +276,10 @@ impl Producer {
                 .push(&buffer, keyframe, self.limits.gop_cache_bytes);
         }
         let limit = self.limits.consumer_queue_bytes;
+        let caps_now = inner.caps.clone();
         let mut need_keyframe = false;
         for c in inner.consumers.iter_mut() {
-            let queued = c.appsrc.current_level_bytes();
+            let queued = c.sink.queued();
             let was_waiting = c.waiting_keyframe;
             match admit(
                 &mut c.waiting_keyframe,
@@ -236,10 +288,7 @@ impl Producer {
                 queued,
                 limit,
             ) {
-                Admit::Push => {
-                    // A full appsrc refuses with an error flow; the policy above keeps us below that.
-                    let _ = c.appsrc.push_buffer(buffer.clone());
-                }
+                Admit::Push => c.sink.push(caps_now.as_ref(), &buffer),
                 Admit::Drop => {
                     c.dropped += 1;
                     if !was_waiting && c.waiting_keyframe {
@@ -262,6 +311,15 @@ impl Producer {
     /// Attaches a consumer's appsrc. It first gets the cached keyframe and what followed, so it can
     /// start decoding at once; with no cache it waits for the next keyframe, which is requested.
     pub fn add_consumer(self: &Arc<Self>, appsrc: &gst_app::AppSrc) -> ConsumerLink {
+        self.attach(Sink::AppSrc(appsrc.clone()), true)
+    }
+
+    /// Attaches a function consumer (see [`BufferFn`]); it gets the cache first like any other.
+    pub fn add_consumer_fn(self: &Arc<Self>, f: BufferFn) -> ConsumerLink {
+        self.attach(Sink::Func(f), true)
+    }
+
+    fn attach(self: &Arc<Self>, sink: Sink, from_cache: bool) -> ConsumerLink {
         let has_keyframes = self.codec.is_video();
         let mut ask = false;
         let id = {
@@ -269,14 +327,15 @@ impl Producer {
                 Ok(i) => i,
                 Err(p) => p.into_inner(),
             };
-            if let Some(caps) = inner.caps.clone() {
-                appsrc.set_caps(Some(&caps));
+            let caps = inner.caps.clone();
+            if let Some(c) = &caps {
+                sink.set_caps(c);
             }
             let mut waiting = false;
             if has_keyframes {
-                if inner.cache.is_ready() {
+                if from_cache && inner.cache.is_ready() {
                     for b in inner.cache.buffers() {
-                        let _ = appsrc.push_buffer(b.clone());
+                        sink.push(caps.as_ref(), b);
                     }
                 } else {
                     waiting = true;
@@ -287,7 +346,7 @@ impl Producer {
             let id = inner.next_id;
             inner.consumers.push(Slot {
                 id,
-                appsrc: appsrc.clone(),
+                sink,
                 waiting_keyframe: waiting,
                 dropped: 0,
             });
@@ -370,14 +429,20 @@ impl IngestClock {
     }
 }
 
+/// How an appsink's buffers are stamped before they reach the producer.
+#[derive(Clone, Default)]
+pub struct Stamping {
+    /// Moves a source's own time base onto the server's (None when it is already there).
+    pub clock: Option<Arc<IngestClock>>,
+    /// The source never reorders frames (WebRTC, our own encoders): decode time is presentation
+    /// time. Parsers interpolate decode times for such streams from their own zero, which would
+    /// otherwise look like reordering.
+    pub dts_is_pts: bool,
+}
+
 /// Connects an ingest pipeline's appsink to a producer: buffers are re-stamped with their running
-/// time (so they mean the same in every pipeline on the shared clock) and handed over. `clock`
-/// moves a source's own time base onto the server's (None when it is already there).
-pub fn feed_from_appsink(
-    appsink: &gst_app::AppSink,
-    producer: &Arc<Producer>,
-    clock: Option<Arc<IngestClock>>,
-) {
+/// time (so they mean the same in every pipeline on the shared clock) and handed over.
+pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>, stamping: Stamping) {
     let weak = Arc::downgrade(producer);
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -389,7 +454,7 @@ pub fn feed_from_appsink(
                 let Some(buffer) = sample.buffer_owned() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                let buffer = restamp(&sample, buffer, clock.as_deref());
+                let buffer = restamp(&sample, buffer, &stamping);
                 producer.push(sample.caps(), buffer);
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -408,11 +473,8 @@ pub fn feed_from_appsink(
     });
 }
 
-fn restamp(
-    sample: &gst::Sample,
-    mut buffer: gst::Buffer,
-    clock: Option<&IngestClock>,
-) -> gst::Buffer {
+fn restamp(sample: &gst::Sample, mut buffer: gst::Buffer, stamping: &Stamping) -> gst::Buffer {
+    let clock = stamping.clock.as_deref();
     let Some(segment) = sample
         .segment()
         .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned())
@@ -420,7 +482,11 @@ fn restamp(
         return buffer;
     };
     let mut pts = buffer.pts().and_then(|t| segment.to_running_time(t));
-    let mut dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+    let mut dts = if stamping.dts_is_pts {
+        pts
+    } else {
+        buffer.dts().and_then(|t| segment.to_running_time(t))
+    };
     if let Some(c) = clock {
         // Decode time anchors the mapping: it never goes backwards, presentation time may.
         if dts.is_some() {

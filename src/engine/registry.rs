@@ -72,7 +72,7 @@ pub struct StreamInfo {
     pub height: i32,
     /// `publish` or `play`.
     pub media_type: &'static str,
-    /// Always `WebRTC` for these sessions.
+    /// `WebRTC`, `RTMP` (WCS says `Flash` for RTMP in older builds).
     pub media_provider: &'static str,
     /// Creation time, milliseconds since the epoch.
     pub create_date: u64,
@@ -92,7 +92,12 @@ pub struct MuteState {
 }
 
 impl StreamInfo {
-    pub(super) fn new(req: &MediaRequest, published: bool, media: &StreamMedia) -> Self {
+    pub(super) fn new(
+        req: &MediaRequest,
+        published: bool,
+        media: &StreamMedia,
+        provider: &'static str,
+    ) -> Self {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -122,7 +127,7 @@ impl StreamInfo {
             width: 0,
             height: 0,
             media_type: if published { "publish" } else { "play" },
-            media_provider: "WebRTC",
+            media_provider: provider,
             create_date: now,
             audio_state: MuteState::default(),
             video_state: MuteState::default(),

@@ -87,7 +87,11 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
         players: HashMap::new(),
     };
     tracing::info!(session = %id, %peer, "signaling connection opened");
-    let mut ping = tokio::time::interval(cfg.ping_interval);
+    // The first ping goes out one interval in, not before the client's handshake.
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + cfg.ping_interval,
+        cfg.ping_interval,
+    );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let end = loop {

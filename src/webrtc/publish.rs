@@ -7,7 +7,7 @@ use super::sdp::{Kind, OfferedCodec, OfferedMedia, TWCC_URI};
 use crate::config::IceConfig;
 use crate::engine::media::Codec;
 use crate::engine::pipeline::PipelineGuard;
-use crate::engine::producer::{feed_from_appsink, Producer};
+use crate::engine::producer::{feed_from_appsink, Producer, Stamping};
 use gst::prelude::*;
 use std::sync::Arc;
 
@@ -173,7 +173,14 @@ fn link_track(
         .enable_last_sample(false)
         .max_buffers(64)
         .build();
-    feed_from_appsink(&sink, producer, None);
+    feed_from_appsink(
+        &sink,
+        producer,
+        Stamping {
+            clock: None,
+            dts_is_pts: true,
+        },
+    );
     chain.push(sink.upcast());
     pipeline.add_many(&chain)?;
     gst::Element::link_many(&chain)?;

@@ -28,6 +28,7 @@ pub fn config() -> Config {
     c.ice.connect_timeout = Duration::from_secs(10);
     c.signaling.ping_interval = Duration::from_millis(500);
     c.signaling.idle_timeout = Duration::from_secs(3);
+    c.rtmp_reconnect_grace = Duration::from_secs(1);
     let dir: PathBuf =
         std::env::temp_dir().join(format!("streamgate-test-{}", uuid::Uuid::new_v4()));
     c.data_dir = dir;

@@ -1,0 +1,150 @@
+//! RTMP ingest: the publisher's audio and video messages are wrapped back into an FLV byte stream
+//! and handed to GStreamer (`appsrc ! flvdemux`), whose tracks are parsed into the engine's
+//! canonical forms (H.264 byte-stream access units, raw AAC) and fed to the stream's producers.
+
+use super::flv;
+use crate::engine::media::Codec;
+use crate::engine::pipeline::{PipelineCounter, PipelineGuard};
+use crate::engine::producer::{feed_from_appsink, IngestClock, Producer, Stamping};
+use gst::prelude::*;
+use std::sync::Arc;
+
+/// Largest FLV backlog queued into the demuxer before tags are dropped (a stalled pipeline must
+/// not make the publisher's connection buffer without bound).
+const MAX_QUEUED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A running RTMP ingest pipeline.
+pub struct RtmpIngest {
+    /// Keeps the pipeline alive.
+    pub guard: PipelineGuard,
+    src: gst_app::AppSrc,
+}
+
+impl RtmpIngest {
+    /// Builds and starts the pipeline feeding `video` (H.264) and `audio` (AAC).
+    pub fn build(
+        name: &str,
+        counter: &PipelineCounter,
+        video: Option<Arc<Producer>>,
+        audio: Option<Arc<Producer>>,
+    ) -> anyhow::Result<Self> {
+        let guard = PipelineGuard::new(name, counter);
+        let pipeline = guard.pipeline().clone();
+        let src = gst_app::AppSrc::builder()
+            .name("src")
+            .caps(&gst::Caps::builder("video/x-flv").build())
+            .format(gst::Format::Bytes)
+            .is_live(true)
+            .block(false)
+            .max_bytes(MAX_QUEUED_BYTES)
+            .build();
+        let demux = gst::ElementFactory::make("flvdemux")
+            .name("demux")
+            .build()?;
+        pipeline.add_many([src.upcast_ref::<gst::Element>(), &demux])?;
+        src.link(&demux)?;
+        let clock = IngestClock::new();
+        let pipe_weak = pipeline.downgrade();
+        demux.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipe_weak.upgrade() else {
+                return;
+            };
+            let caps = pad.current_caps();
+            let sname = caps
+                .as_ref()
+                .and_then(|c| c.structure(0))
+                .map(|s| s.name().to_string())
+                .unwrap_or_default();
+            let (codec, producer) = match sname.as_str() {
+                "video/x-h264" => (Codec::H264, video.clone()),
+                "audio/mpeg" => (Codec::Aac, audio.clone()),
+                other => {
+                    tracing::warn!(
+                        caps = other,
+                        "RTMP publisher sends a codec streamgate does not take; discarded"
+                    );
+                    (Codec::Aac, None)
+                }
+            };
+            let r = match producer {
+                Some(p) => link(&pipeline, pad, codec, &p, clock.clone()),
+                None => discard(&pipeline, pad),
+            };
+            if let Err(e) = r {
+                tracing::warn!("could not link RTMP track {sname}: {e:#}");
+            }
+        });
+        pipeline.set_state(gst::State::Playing)?;
+        let _ = src.push_buffer(gst::Buffer::from_slice(flv::header()));
+        Ok(Self { guard, src })
+    }
+
+    /// Queues one RTMP audio or video message.
+    pub fn push(&self, kind: u8, ts_ms: u32, body: &[u8]) {
+        if self.src.current_level_bytes() > MAX_QUEUED_BYTES / 2 {
+            tracing::warn!("RTMP ingest is backed up; dropping a tag");
+            return;
+        }
+        let _ = self
+            .src
+            .push_buffer(gst::Buffer::from_slice(flv::tag(kind, ts_ms, body)));
+    }
+}
+
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("async", false)
+        .build()?;
+    pipeline.add(&sink)?;
+    sink.sync_state_with_parent()?;
+    pad.link(
+        &sink
+            .static_pad("sink")
+            .ok_or_else(|| anyhow::anyhow!("fakesink has no pad"))?,
+    )?;
+    Ok(())
+}
+
+fn link(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    codec: Codec,
+    producer: &Arc<Producer>,
+    clock: Arc<IngestClock>,
+) -> anyhow::Result<()> {
+    let parse = match codec {
+        Codec::H264 => gst::ElementFactory::make("h264parse")
+            .property("config-interval", -1i32)
+            .build()?,
+        _ => gst::ElementFactory::make("aacparse").build()?,
+    };
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", codec.caps())
+        .build()?;
+    let sink = gst_app::AppSink::builder()
+        .name(format!("{}-sink", codec.slug()))
+        .sync(false)
+        .async_(false)
+        .enable_last_sample(false)
+        .build();
+    feed_from_appsink(
+        &sink,
+        producer,
+        Stamping {
+            clock: Some(clock),
+            dts_is_pts: false,
+        },
+    );
+    let chain = [parse, filter, sink.upcast()];
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
+    for e in &chain {
+        e.sync_state_with_parent()?;
+    }
+    pad.link(
+        &chain[0]
+            .static_pad("sink")
+            .ok_or_else(|| anyhow::anyhow!("parser has no pad"))?,
+    )?;
+    Ok(())
+}

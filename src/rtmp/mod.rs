@@ -1,0 +1,330 @@
+//! The RTMP server: publish to and play from `rtmp://host:1935/<app>/<name>`. The protocol
+//! (handshake, chunking, commands) is `rml_rtmp`'s; media goes to the engine (ingest) or comes from
+//! the stream's shared RTMP output (playback). Each connection is one task; garbage, half
+//! handshakes and silent peers end that connection alone, after a timeout.
+
+pub mod flv;
+pub mod ingest;
+pub mod output;
+
+use crate::engine::{
+    EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, MAILBOX_CAPACITY,
+};
+use crate::server::AppState;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// A peer must finish the handshake within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A publisher that sends nothing for this long is dropped (players only read, so they are not).
+const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts RTMP connections until the server stops.
+pub async fn serve(listener: TcpListener, state: AppState) {
+    let mut stop = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((sock, peer)) => {
+                    let _ = sock.set_nodelay(true);
+                    tokio::spawn(connection(sock, peer, state.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("RTMP accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        }
+    }
+}
+
+/// Resolves once the server is stopping (the watch guard is not held across an await).
+async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await.map(|_| ());
+}
+
+async fn connection(sock: TcpStream, peer: SocketAddr, state: AppState) {
+    match run(sock, peer, state).await {
+        Ok(()) => tracing::debug!(%peer, "RTMP connection closed"),
+        Err(e) => tracing::info!(%peer, "RTMP connection ended: {e:#}"),
+    }
+}
+
+async fn handshake(sock: &mut TcpStream) -> anyhow::Result<Vec<u8>> {
+    let mut hs = Handshake::new(PeerType::Server);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = sock.read(&mut buf).await?;
+        anyhow::ensure!(n > 0, "peer closed during the handshake");
+        match hs
+            .process_bytes(&buf[..n])
+            .map_err(|e| anyhow::anyhow!("bad handshake: {e:?}"))?
+        {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                sock.write_all(&response_bytes).await?;
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                sock.write_all(&response_bytes).await?;
+                return Ok(remaining_bytes);
+            }
+        }
+    }
+}
+
+/// Splits `name?query` (the query reaches hooks as `custom` later).
+fn split_name(key: &str) -> (&str, &str) {
+    key.split_once('?').unwrap_or((key, ""))
+}
+
+struct Conn {
+    state: AppState,
+    peer: SocketAddr,
+    session_id: String,
+    app: String,
+    events: mpsc::Sender<MediaNotice>,
+    publishing: Option<(PublishHandle, String)>,
+    playing: Option<Playing>,
+}
+
+struct Playing {
+    _handle: PlayHandle,
+    stream_id: u32,
+    feed: output::ViewerFeed,
+}
+
+async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::Result<()> {
+    let leftover = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut sock))
+        .await
+        .map_err(|_| anyhow::anyhow!("handshake timed out"))??;
+    let mut config = ServerSessionConfig::new();
+    config.chunk_size = output::CHUNK_SIZE as u32;
+    let (mut session, initial) =
+        ServerSession::new(config).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (ev_tx, mut ev_rx) = mpsc::channel(MAILBOX_CAPACITY);
+    let mut conn = Conn {
+        state: state.clone(),
+        peer,
+        session_id: format!("rtmp-{}", uuid::Uuid::new_v4()),
+        app: state.engine.config().rtmp_app.clone(),
+        events: ev_tx,
+        publishing: None,
+        playing: None,
+    };
+    let mut out: Vec<u8> = Vec::new();
+    conn.apply(&mut session, initial, &mut out)?;
+    if !leftover.is_empty() {
+        let r = session
+            .handle_input(&leftover)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        conn.apply(&mut session, r, &mut out)?;
+    }
+    let mut stop = state.shutdown.clone();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if !out.is_empty() {
+            sock.write_all(&out).await?;
+            out.clear();
+        }
+        let idle = if conn.publishing.is_some() {
+            PUBLISH_IDLE_TIMEOUT
+        } else {
+            Duration::from_secs(24 * 3600)
+        };
+        tokio::select! {
+            r = tokio::time::timeout(idle, sock.read(&mut buf)) => {
+                let n = r.map_err(|_| anyhow::anyhow!("publisher silent for {idle:?}"))??;
+                if n == 0 {
+                    return Ok(());
+                }
+                let results = session.handle_input(&buf[..n]).map_err(|e| anyhow::anyhow!("protocol error: {e:?}"))?;
+                conn.apply(&mut session, results, &mut out)?;
+            }
+            media = async {
+                match conn.playing.as_mut() {
+                    Some(p) => p.feed.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(m) = media else { return Ok(()) };
+                let Some(p) = conn.playing.as_ref() else { continue };
+                let n = m.chunks.len() as u64;
+                if p.stream_id == 1 {
+                    sock.write_all(&m.chunks).await?;
+                } else {
+                    let csid = match m.tag.kind { flv::TAG_VIDEO => flv::CSID_VIDEO, flv::TAG_AUDIO => flv::CSID_AUDIO, _ => flv::CSID_SCRIPT };
+                    sock.write_all(&flv::chunk(csid, m.tag.kind, m.tag.ts, p.stream_id, &m.tag.body, output::CHUNK_SIZE)).await?;
+                }
+                p.feed.queued.fetch_sub(n.min(p.feed.queued.load(Ordering::Relaxed)), Ordering::Relaxed);
+            }
+            Some(n) = ev_rx.recv() => {
+                if let MediaEvent::Stop(why) | MediaEvent::Failed(why) = n.event {
+                    tracing::info!(peer = %conn.peer, "RTMP stream ended: {why}");
+                    return Ok(());
+                }
+            }
+            _ = stopped(&mut stop) => return Ok(()),
+        }
+    }
+}
+
+impl Conn {
+    fn request(&self, name: &str, query: &str) -> MediaRequest {
+        MediaRequest {
+            session_id: self.session_id.clone(),
+            app_key: "flashStreamingApp".into(),
+            media_session_id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            sdp: String::new(),
+            record: false,
+            custom: serde_json::json!({ "query": query, "peer": self.peer.to_string() }),
+            events: self.events.clone(),
+        }
+    }
+
+    fn apply(
+        &mut self,
+        session: &mut ServerSession,
+        results: Vec<ServerSessionResult>,
+        out: &mut Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let mut queue: std::collections::VecDeque<ServerSessionResult> = results.into();
+        while let Some(r) = queue.pop_front() {
+            match r {
+                ServerSessionResult::OutboundResponse(p) => out.extend_from_slice(&p.bytes),
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+                ServerSessionResult::RaisedEvent(ev) => {
+                    let more = self.on_event(session, ev)?;
+                    queue.extend(more);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        ev: ServerSessionEvent,
+    ) -> anyhow::Result<Vec<ServerSessionResult>> {
+        let err = |e| anyhow::anyhow!("{e:?}");
+        Ok(match ev {
+            ServerSessionEvent::ConnectionRequested {
+                request_id,
+                app_name,
+            } => {
+                let (app, _) = split_name(&app_name);
+                if app == self.app {
+                    session.accept_request(request_id).map_err(err)?
+                } else {
+                    tracing::info!(peer = %self.peer, app = %app_name, "RTMP connect to an unknown application refused");
+                    session
+                        .reject_request(
+                            request_id,
+                            "NetConnection.Connect.Rejected",
+                            &format!("Unknown application {app_name:?}"),
+                        )
+                        .map_err(err)?
+                }
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                stream_key,
+                ..
+            } => {
+                let (name, query) = split_name(&stream_key);
+                if self.publishing.is_some() {
+                    return session
+                        .reject_request(
+                            request_id,
+                            "NetStream.Publish.BadName",
+                            "Already publishing on this connection",
+                        )
+                        .map_err(err);
+                }
+                match self.state.engine.publish_rtmp(self.request(name, query)) {
+                    Ok(h) => {
+                        self.publishing = Some((h, name.to_owned()));
+                        session.accept_request(request_id).map_err(err)?
+                    }
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, stream = name, "RTMP publish refused: {e}");
+                        let code = match e {
+                            EngineError::NameInUse => "NetStream.Publish.BadName",
+                            _ => "NetStream.Publish.Failed",
+                        };
+                        session
+                            .reject_request(request_id, code, &e.to_string())
+                            .map_err(err)?
+                    }
+                }
+            }
+            ServerSessionEvent::VideoDataReceived {
+                data, timestamp, ..
+            } => {
+                if let Some((h, _)) = &self.publishing {
+                    h.push_rtmp(flv::TAG_VIDEO, timestamp.value, &data);
+                }
+                Vec::new()
+            }
+            ServerSessionEvent::AudioDataReceived {
+                data, timestamp, ..
+            } => {
+                if let Some((h, _)) = &self.publishing {
+                    h.push_rtmp(flv::TAG_AUDIO, timestamp.value, &data);
+                }
+                Vec::new()
+            }
+            ServerSessionEvent::PublishStreamFinished { .. } => {
+                if let Some((_, name)) = self.publishing.take() {
+                    tracing::info!(peer = %self.peer, stream = %name, "RTMP publisher finished");
+                }
+                Vec::new()
+            }
+            ServerSessionEvent::PlayStreamRequested {
+                request_id,
+                stream_key,
+                stream_id,
+                ..
+            } => {
+                let (name, query) = split_name(&stream_key);
+                match self.state.engine.play_rtmp(self.request(name, query)) {
+                    Ok((handle, feed)) => {
+                        self.playing = Some(Playing {
+                            _handle: handle,
+                            stream_id,
+                            feed,
+                        });
+                        session.accept_request(request_id).map_err(err)?
+                    }
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, stream = name, "RTMP play refused: {e}");
+                        let code = match e {
+                            EngineError::StreamNotFound => "NetStream.Play.StreamNotFound",
+                            _ => "NetStream.Play.Failed",
+                        };
+                        session
+                            .reject_request(request_id, code, &e.to_string())
+                            .map_err(err)?
+                    }
+                }
+            }
+            ServerSessionEvent::PlayStreamFinished { .. } => {
+                self.playing = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        })
+    }
+}
