@@ -9,6 +9,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod pull;
 pub mod rooms;
 pub mod rtmp;
 pub mod server;

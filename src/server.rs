@@ -32,6 +32,8 @@ pub struct AppState {
     pub whip: crate::whip::WhipSessions,
     /// Rooms of the room application.
     pub rooms: Arc<Mutex<crate::rooms::Rooms>>,
+    /// Streams pulled from other RTMP servers.
+    pub pulls: crate::pull::Pulls,
 }
 
 impl AppState {
@@ -126,6 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         node_id: format!("streamgate@{http_addr}"),
         whip: Default::default(),
         rooms: Default::default(),
+        pulls: Default::default(),
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = stop_rx;
@@ -162,6 +165,7 @@ impl App {
         tracing::info!("shutting down");
         self.state.engine.shutdown();
         self.state.whip.clear();
+        self.state.pulls.clear();
         let _ = self.stop_tx.send(true);
         // Sessions end their streams and close; wait for them, but not forever.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -211,7 +211,7 @@ async fn publisher_reconnect_within_grace_keeps_viewers() {
     let app = common::start(cfg).await;
     let (http, rtmp) = (app.http_addr, app.rtmp_addr);
     let url = format!("rtmp://{rtmp}/live/comeback");
-    let mut first = ffmpeg_publish(&url, 4);
+    let mut first = ffmpeg_publish(&url, 60);
     wait_stream(http, "comeback").await;
     let mut vc = WcsConnection::connect(&common::ws_url(http)).await.unwrap();
     let player = client::play(
@@ -223,11 +223,13 @@ async fn publisher_reconnect_within_grace_keeps_viewers() {
     .await
     .unwrap();
     player.wait_frames(20, T).await.unwrap();
-    // The encoder stops (network drop, restart) ...
+    // The encoder dies without unpublishing (network drop, crash) ...
+    let _ = first.kill();
     let _ = tokio::task::spawn_blocking(move || first.wait())
         .await
         .unwrap();
     let before = player.stats().frames;
+    eprintln!("frames before the reconnect: {before}");
     // ... and comes back under the same name within the grace period.
     let mut second = ffmpeg_publish(&url, 30);
     let s = player.wait_frames(before + 60, T).await.unwrap();
@@ -251,4 +253,92 @@ async fn publisher_reconnect_within_grace_keeps_viewers() {
     let _ = second.wait();
     drop(player);
     app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliberate_unpublish_and_rest_terminate_end_at_once() {
+    let mut cfg = common::config();
+    cfg.rtmp_reconnect_grace = Duration::from_secs(30);
+    let app = common::start(cfg).await;
+    let (http, rtmp) = (app.http_addr, app.rtmp_addr);
+    // ffmpeg reaching its end unpublishes cleanly: the stream goes without waiting for the grace.
+    let mut short = ffmpeg_publish(&format!("rtmp://{rtmp}/live/short"), 3);
+    wait_stream(http, "short").await;
+    let _ = tokio::task::spawn_blocking(move || short.wait())
+        .await
+        .unwrap();
+    common::eventually(
+        Duration::from_secs(5),
+        "cleanly unpublished stream gone",
+        || async move { common::metric(http, "streamgate_streams").await == 0.0 },
+    )
+    .await;
+    // REST terminate ends an RTMP publisher and its stream at once too.
+    let mut long = ffmpeg_publish(&format!("rtmp://{rtmp}/live/long"), 60);
+    wait_stream(http, "long").await;
+    let (status, body) = common::http(
+        http,
+        "POST",
+        "/rest-api/stream/terminate",
+        r#"{"name":"long"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    common::eventually(
+        Duration::from_secs(5),
+        "terminated stream gone",
+        || async move { common::metric(http, "streamgate_streams").await == 0.0 },
+    )
+    .await;
+    let _ = long.kill();
+    let _ = long.wait();
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_from_another_rtmp_server() {
+    // The "other server" is a second streamgate instance with an ffmpeg publisher on it.
+    let origin = common::start(common::config()).await;
+    let edge = common::start(common::config()).await;
+    let (ohttp, ortmp) = (origin.http_addr, origin.rtmp_addr);
+    let (ehttp, ertmp) = (edge.http_addr, edge.rtmp_addr);
+    let mut publisher = ffmpeg_publish(&format!("rtmp://{ortmp}/live/src"), 60);
+    wait_stream(ohttp, "src").await;
+    let body = format!(r#"{{"uri":"rtmp://{ortmp}/live/src","localStreamName":"pulled"}}"#);
+    let (status, text) = common::http(ehttp, "POST", "/rest-api/pull/rtmp/pull", &body).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, _) = common::http(ehttp, "POST", "/rest-api/pull/rtmp/pull", &body).await;
+    assert_eq!(status, 409, "the same URI twice");
+    let (status, _) = common::http(
+        ehttp,
+        "POST",
+        "/rest-api/pull/rtmp/pull",
+        r#"{"uri":"http://x/y"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (video, audio, err) = ffmpeg_read(format!("rtmp://{ertmp}/live/pulled"), 3).await;
+    assert!(
+        video >= 45 && audio >= 50,
+        "pulled stream plays: {video} video, {audio} audio\n{err}"
+    );
+    let (_, list) = common::http(ehttp, "POST", "/rest-api/pull/rtmp/find_all", "").await;
+    assert!(list.contains("\"pulled\""), "{list}");
+    let (status, _) = common::http(
+        ehttp,
+        "POST",
+        "/rest-api/pull/rtmp/terminate",
+        r#"{"localStreamName":"pulled"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    common::eventually(T, "pull stopped", || async move {
+        common::metric(ehttp, "streamgate_streams").await == 0.0
+            && common::metric(ehttp, "streamgate_pipelines").await == 0.0
+    })
+    .await;
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    edge.shutdown().await;
+    origin.shutdown().await;
 }

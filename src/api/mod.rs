@@ -34,6 +34,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/rest-api/connection/terminate", post(connection_terminate))
         .route("/rest-api/data/send", post(data_send))
+        .route("/rest-api/pull/rtmp/pull", post(pull_rtmp))
+        .route(
+            "/rest-api/pull/rtmp/find_all",
+            post(pull_find_all).get(pull_find_all),
+        )
+        .route("/rest-api/pull/rtmp/terminate", post(pull_terminate))
         .route(
             "/rest-api/room/find_all",
             post(room_find_all).get(room_find_all),
@@ -287,4 +293,51 @@ async fn room_terminate(
     }
     tracing::info!(room = %r.name, streams = ids.len(), "room terminated over REST");
     Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PullReq {
+    uri: Option<String>,
+    local_stream_name: Option<String>,
+}
+
+async fn pull_rtmp(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
+    let r: PullReq = body(&bytes)?;
+    let uri = r
+        .uri
+        .ok_or_else(|| ApiError::BadRequest("uri is required".into()))?;
+    use crate::pull::PullError;
+    match state
+        .pulls
+        .start(&state, &uri, r.local_stream_name.as_deref())
+    {
+        Ok(name) => Ok(Json(json!({ "localStreamName": name, "uri": uri }))),
+        Err(PullError::BadUri) => Err(ApiError::BadRequest(PullError::BadUri.to_string())),
+        Err(e @ PullError::AlreadyPulled(_)) => Err(ApiError::Conflict(e.to_string())),
+        Err(PullError::Engine(e)) => Err(e.into()),
+    }
+}
+
+async fn pull_find_all(State(state): State<AppState>) -> Json<Value> {
+    Json(Value::Array(state.pulls.list()))
+}
+
+async fn pull_terminate(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let r: PullReq = body(&bytes)?;
+    if r.uri.is_none() && r.local_stream_name.is_none() {
+        return Err(ApiError::BadRequest(
+            "uri or localStreamName is required".into(),
+        ));
+    }
+    match state
+        .pulls
+        .terminate(r.uri.as_deref(), r.local_stream_name.as_deref())
+    {
+        0 => Err(ApiError::NotFound("Pull not found".into())),
+        _ => Ok(StatusCode::OK),
+    }
 }

@@ -129,6 +129,8 @@ pub struct StreamMedia {
     /// Shared transcodes by target codec; `true` marks an H.264 re-encode without B-frames.
     bridges: Mutex<HashMap<(Codec, bool), Weak<Bridge>>>,
     rtmp_out: Mutex<Weak<RtmpOut>>,
+    /// The source may send B-frames (RTMP encoders do; browsers never do).
+    may_reorder: bool,
     limits: ProducerLimits,
     pipelines: pipeline::PipelineCounter,
 }
@@ -210,6 +212,26 @@ impl StreamMedia {
         });
         *slot = Arc::downgrade(&o);
         Ok(o)
+    }
+
+    /// For a source that may send B-frames, waits (up to a second) until enough of its video has
+    /// been seen to tell, so a WebRTC viewer is not given a stream its browser cannot decode.
+    async fn probe_reordering(&self) {
+        const FRAMES_TO_TELL: u64 = 12;
+        let Some(v) = self
+            .video
+            .as_ref()
+            .filter(|v| self.may_reorder && v.codec() == Codec::H264)
+        else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while !v.has_reordering()
+            && v.counters().0 < FRAMES_TO_TELL
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Whether the stream's shared RTMP output is running.
@@ -356,6 +378,7 @@ impl Engine {
                 .map(|(c, _)| Producer::new(c.codec, limits)),
             bridges: Mutex::default(),
             rtmp_out: Mutex::default(),
+            may_reorder: false,
             limits,
             pipelines: self.inner.pipelines.clone(),
         });
@@ -462,6 +485,7 @@ impl Engine {
             _bridges: Vec::new(),
             _rtmp: None,
         };
+        media.probe_reordering().await;
         let (tracks, bridges) = viewer_tracks(&media, &offer)?;
         handle._bridges = bridges;
         let pipeline_name = format!("{}-play-{}", req.name, short(&req.media_session_id));
@@ -491,6 +515,19 @@ impl Engine {
 
     /// Registers an RTMP publisher (H.264 + AAC) and starts its ingest pipeline.
     pub fn publish_rtmp(&self, req: MediaRequest) -> Result<PublishHandle, EngineError> {
+        self.publish_flv(req, crate::rtmp::ingest::FlvSource::Push)
+    }
+
+    /// Pulls `url` from another RTMP server as the stream `req.name`.
+    pub fn pull_rtmp(&self, req: MediaRequest, url: &str) -> Result<PublishHandle, EngineError> {
+        self.publish_flv(req, crate::rtmp::ingest::FlvSource::Pull(url))
+    }
+
+    fn publish_flv(
+        &self,
+        req: MediaRequest,
+        source: crate::rtmp::ingest::FlvSource<'_>,
+    ) -> Result<PublishHandle, EngineError> {
         valid_name(&req.name)?;
         let limits = self.inner.limits;
         let media = {
@@ -516,6 +553,7 @@ impl Engine {
                         audio: Some(Producer::new(Codec::Aac, limits)),
                         bridges: Mutex::default(),
                         rtmp_out: Mutex::default(),
+                        may_reorder: true,
                         limits,
                         pipelines: self.inner.pipelines.clone(),
                     });
@@ -552,6 +590,7 @@ impl Engine {
             &self.inner.pipelines,
             media.video.clone(),
             media.audio.clone(),
+            source,
         )
         .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
         let (msid, tx) = (req.media_session_id.clone(), req.events.clone());
@@ -788,14 +827,17 @@ impl Engine {
         }
     }
 
-    fn remove_publisher(&self, msid: &str) {
+    fn remove_publisher(&self, msid: &str, allow_grace: bool) {
         let mut reg = self.registry();
         let Some(session) = reg.sessions.remove(msid) else {
             return;
         };
         let name = session.info.name;
         let grace = self.inner.config.rtmp_reconnect_grace;
-        let keep = session.info.media_provider == "RTMP" && !grace.is_zero() && !reg.shutting_down;
+        let keep = allow_grace
+            && session.info.media_provider == "RTMP"
+            && !grace.is_zero()
+            && !reg.shutting_down;
         if keep && reg.streams.get(&name).is_some_and(|s| s.publisher == msid) {
             // An encoder that drops and comes back soon (network blip, OBS restart) resumes the
             // same stream: viewers stay attached to its producers meanwhile.
@@ -913,9 +955,20 @@ impl PublishHandle {
     }
 }
 
+impl PublishHandle {
+    /// Ends the stream now, for a deliberate stop (the client unpublished, REST terminate): no
+    /// reconnect grace period, viewers are told at once.
+    pub fn unpublish(mut self) {
+        self.engine.remove_publisher(&self.media_session_id, false);
+        self.ingest.take();
+    }
+}
+
 impl Drop for PublishHandle {
+    /// Dropped without [`PublishHandle::unpublish`]: the publisher went away (an RTMP stream then
+    /// waits for it during the grace period).
     fn drop(&mut self) {
-        self.engine.remove_publisher(&self.media_session_id);
+        self.engine.remove_publisher(&self.media_session_id, true);
         self.ingest.take();
     }
 }

@@ -13,11 +13,19 @@ use std::sync::Arc;
 /// not make the publisher's connection buffer without bound).
 const MAX_QUEUED_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Where the FLV comes from.
+pub enum FlvSource<'a> {
+    /// Pushed by our RTMP server, message by message.
+    Push,
+    /// Pulled from another RTMP server by GStreamer's `rtmp2src`.
+    Pull(&'a str),
+}
+
 /// A running RTMP ingest pipeline.
 pub struct RtmpIngest {
     /// Keeps the pipeline alive.
     pub guard: PipelineGuard,
-    src: gst_app::AppSrc,
+    src: Option<gst_app::AppSrc>,
 }
 
 impl RtmpIngest {
@@ -27,22 +35,36 @@ impl RtmpIngest {
         counter: &PipelineCounter,
         video: Option<Arc<Producer>>,
         audio: Option<Arc<Producer>>,
+        source: FlvSource<'_>,
     ) -> anyhow::Result<Self> {
         let guard = PipelineGuard::new(name, counter);
         let pipeline = guard.pipeline().clone();
-        let src = gst_app::AppSrc::builder()
-            .name("src")
-            .caps(&gst::Caps::builder("video/x-flv").build())
-            .format(gst::Format::Bytes)
-            .is_live(true)
-            .block(false)
-            .max_bytes(MAX_QUEUED_BYTES)
-            .build();
         let demux = gst::ElementFactory::make("flvdemux")
             .name("demux")
             .build()?;
-        pipeline.add_many([src.upcast_ref::<gst::Element>(), &demux])?;
-        src.link(&demux)?;
+        let (src_element, appsrc) = match source {
+            FlvSource::Push => {
+                let src = gst_app::AppSrc::builder()
+                    .name("src")
+                    .caps(&gst::Caps::builder("video/x-flv").build())
+                    .format(gst::Format::Bytes)
+                    .is_live(true)
+                    .block(false)
+                    .max_bytes(MAX_QUEUED_BYTES)
+                    .build();
+                (src.clone().upcast::<gst::Element>(), Some(src))
+            }
+            FlvSource::Pull(url) => {
+                let src = gst::ElementFactory::make("rtmp2src")
+                    .name("src")
+                    .property("location", url)
+                    .property("timeout", 10u32)
+                    .build()?;
+                (src, None)
+            }
+        };
+        pipeline.add_many([&src_element, &demux])?;
+        src_element.link(&demux)?;
         let clock = IngestClock::new();
         let pipe_weak = pipeline.downgrade();
         demux.connect_pad_added(move |_, pad| {
@@ -75,19 +97,20 @@ impl RtmpIngest {
             }
         });
         pipeline.set_state(gst::State::Playing)?;
-        let _ = src.push_buffer(gst::Buffer::from_slice(flv::header()));
-        Ok(Self { guard, src })
+        if let Some(src) = &appsrc {
+            let _ = src.push_buffer(gst::Buffer::from_slice(flv::header()));
+        }
+        Ok(Self { guard, src: appsrc })
     }
 
     /// Queues one RTMP audio or video message.
     pub fn push(&self, kind: u8, ts_ms: u32, body: &[u8]) {
-        if self.src.current_level_bytes() > MAX_QUEUED_BYTES / 2 {
+        let Some(src) = &self.src else { return };
+        if src.current_level_bytes() > MAX_QUEUED_BYTES / 2 {
             tracing::warn!("RTMP ingest is backed up; dropping a tag");
             return;
         }
-        let _ = self
-            .src
-            .push_buffer(gst::Buffer::from_slice(flv::tag(kind, ts_ms, body)));
+        let _ = src.push_buffer(gst::Buffer::from_slice(flv::tag(kind, ts_ms, body)));
     }
 }
 

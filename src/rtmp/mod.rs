@@ -131,7 +131,9 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
         conn.apply(&mut session, r, &mut out)?;
     }
     let mut stop = state.shutdown.clone();
-    let mut buf = vec![0u8; 64 * 1024];
+    // Players send only acknowledgements; a publisher's reads are refilled as often as needed, so
+    // a small buffer keeps the per-viewer memory low without costing throughput.
+    let mut buf = vec![0u8; 8 * 1024];
     loop {
         if !out.is_empty() {
             sock.write_all(&out).await?;
@@ -171,6 +173,9 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
             Some(n) = ev_rx.recv() => {
                 if let MediaEvent::Stop(why) | MediaEvent::Failed(why) = n.event {
                     tracing::info!(peer = %conn.peer, "RTMP stream ended: {why}");
+                    if let Some((h, _)) = conn.publishing.take() {
+                        h.unpublish();
+                    }
                     return Ok(());
                 }
             }
@@ -287,8 +292,10 @@ impl Conn {
                 Vec::new()
             }
             ServerSessionEvent::PublishStreamFinished { .. } => {
-                if let Some((_, name)) = self.publishing.take() {
+                // A deliberate stop (OBS "Stop Streaming", ffmpeg at its end): no grace period.
+                if let Some((h, name)) = self.publishing.take() {
                     tracing::info!(peer = %self.peer, stream = %name, "RTMP publisher finished");
+                    h.unpublish();
                 }
                 Vec::new()
             }

@@ -81,11 +81,9 @@ fn codec_preferences(codec: Codec, pt: u8) -> gst::Caps {
         .field("payload", i32::from(pt))
         .field("clock-rate", codec.clock_rate() as i32);
     match codec {
-        Codec::H264 => {
-            b = b
-                .field("packetization-mode", "1")
-                .field("profile-level-id", "42e01f")
-        }
+        // No profile-level-id: the stream's own profile is sent as it is (browsers decode any
+        // profile without B-frames), and pinning one here would refuse other profiles' caps.
+        Codec::H264 => b = b.field("packetization-mode", "1"),
         Codec::Opus => b = b.field("encoding-params", "2"),
         _ => {}
     }
