@@ -134,24 +134,30 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
     // Players send only acknowledgements; a publisher's reads are refilled as often as needed, so
     // a small buffer keeps the per-viewer memory low without costing throughput.
     let mut buf = vec![0u8; 8 * 1024];
+    // One timer for the connection, moved only while publishing: re-arming a timer for every
+    // message would cost more than the message itself.
+    let idle = tokio::time::sleep(PUBLISH_IDLE_TIMEOUT);
+    tokio::pin!(idle);
+    let mut batch: Vec<output::Media> = Vec::with_capacity(MAX_BATCH);
     loop {
         if !out.is_empty() {
             sock.write_all(&out).await?;
             out.clear();
         }
-        let idle = if conn.publishing.is_some() {
-            PUBLISH_IDLE_TIMEOUT
-        } else {
-            Duration::from_secs(24 * 3600)
-        };
         tokio::select! {
-            r = tokio::time::timeout(idle, sock.read(&mut buf)) => {
-                let n = r.map_err(|_| anyhow::anyhow!("publisher silent for {idle:?}"))??;
+            r = sock.read(&mut buf) => {
+                let n = r?;
                 if n == 0 {
                     return Ok(());
                 }
                 let results = session.handle_input(&buf[..n]).map_err(|e| anyhow::anyhow!("protocol error: {e:?}"))?;
                 conn.apply(&mut session, results, &mut out)?;
+                if conn.publishing.is_some() {
+                    idle.as_mut().reset(tokio::time::Instant::now() + PUBLISH_IDLE_TIMEOUT);
+                }
+            }
+            () = &mut idle, if conn.publishing.is_some() => {
+                anyhow::bail!("publisher silent for {PUBLISH_IDLE_TIMEOUT:?}");
             }
             media = async {
                 match conn.playing.as_mut() {
@@ -160,15 +166,32 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
                 }
             } => {
                 let Some(m) = media else { return Ok(()) };
-                let Some(p) = conn.playing.as_ref() else { continue };
-                let n = m.chunks.len() as u64;
-                if p.stream_id == 1 {
-                    sock.write_all(&m.chunks).await?;
-                } else {
-                    let csid = match m.tag.kind { flv::TAG_VIDEO => flv::CSID_VIDEO, flv::TAG_AUDIO => flv::CSID_AUDIO, _ => flv::CSID_SCRIPT };
-                    sock.write_all(&flv::chunk(csid, m.tag.kind, m.tag.ts, p.stream_id, &m.tag.body, output::CHUNK_SIZE)).await?;
+                let Some(p) = conn.playing.as_mut() else { continue };
+                // Whatever else is already queued goes out in the same write.
+                batch.push(m);
+                while batch.len() < MAX_BATCH {
+                    match p.feed.rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
                 }
-                p.feed.queued.fetch_sub(n.min(p.feed.queued.load(Ordering::Relaxed)), Ordering::Relaxed);
+                let stream_id = p.stream_id;
+                let queued = p.feed.queued.clone();
+                let mut n = 0u64;
+                let pieces: Vec<bytes::Bytes> = batch
+                    .drain(..)
+                    .map(|m| {
+                        n += m.chunks.len() as u64;
+                        if stream_id == 1 {
+                            m.chunks
+                        } else {
+                            let csid = match m.tag.kind { flv::TAG_VIDEO => flv::CSID_VIDEO, flv::TAG_AUDIO => flv::CSID_AUDIO, _ => flv::CSID_SCRIPT };
+                            flv::chunk(csid, m.tag.kind, m.tag.ts, stream_id, &m.tag.body, output::CHUNK_SIZE)
+                        }
+                    })
+                    .collect();
+                write_all_vectored(&mut sock, &pieces).await?;
+                queued.fetch_sub(n.min(queued.load(Ordering::Relaxed)), Ordering::Relaxed);
             }
             Some(n) = ev_rx.recv() => {
                 if let MediaEvent::Stop(why) | MediaEvent::Failed(why) = n.event {
@@ -182,6 +205,37 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
             _ = stopped(&mut stop) => return Ok(()),
         }
     }
+}
+
+/// Most messages written to a viewer in one system call.
+const MAX_BATCH: usize = 32;
+
+/// Writes every buffer with as few system calls as the socket allows.
+async fn write_all_vectored(sock: &mut TcpStream, pieces: &[bytes::Bytes]) -> std::io::Result<()> {
+    let mut idx = 0;
+    let mut offset = 0;
+    while idx < pieces.len() {
+        let slices: Vec<std::io::IoSlice<'_>> =
+            std::iter::once(std::io::IoSlice::new(&pieces[idx][offset..]))
+                .chain(pieces[idx + 1..].iter().map(|b| std::io::IoSlice::new(b)))
+                .collect();
+        let mut written = sock.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while idx < pieces.len() && written > 0 {
+            let left = pieces[idx].len() - offset;
+            if written >= left {
+                written -= left;
+                idx += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Conn {
