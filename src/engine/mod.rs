@@ -5,23 +5,29 @@
 //! a stream event for its viewer) arrives on the owner's mailbox as a [`MediaNotice`].
 
 pub mod bridge;
+mod handles;
 pub mod media;
 pub mod pipeline;
 pub mod producer;
 mod registry;
+mod rtmp;
+mod stream;
 pub mod templates;
 
+use handles::IngestKind;
+pub use handles::{PlayHandle, PublishHandle};
 pub use registry::{StreamInfo, StreamStatus};
+pub use stream::{RtmpOut, StreamMedia};
 
 use crate::config::Config;
 use crate::webrtc::{self, sdp, PeerState};
 use bridge::Bridge;
-use media::Codec;
+
 use producer::{Producer, ProducerLimits};
 use registry::{Registry, SessionEntry, StreamEntry};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -119,142 +125,6 @@ pub struct EngineCounts {
     pub bridges: usize,
     /// Streams with a running RTMP output.
     pub rtmp_outputs: usize,
-}
-
-/// The encoded tracks of a stream and the bridges derived from them.
-pub struct StreamMedia {
-    name: String,
-    video: Option<Arc<Producer>>,
-    audio: Option<Arc<Producer>>,
-    /// Shared transcodes by target codec; `true` marks an H.264 re-encode without B-frames.
-    bridges: Mutex<HashMap<(Codec, bool), Weak<Bridge>>>,
-    rtmp_out: Mutex<Weak<RtmpOut>>,
-    /// The source may send B-frames (RTMP encoders do; browsers never do).
-    may_reorder: bool,
-    limits: ProducerLimits,
-    pipelines: pipeline::PipelineCounter,
-}
-
-impl StreamMedia {
-    /// The source track of a kind.
-    pub fn track(&self, video: bool) -> Option<&Arc<Producer>> {
-        if video {
-            self.video.as_ref()
-        } else {
-            self.audio.as_ref()
-        }
-    }
-
-    /// The track in `codec`: the source itself, or a shared bridge made on first demand.
-    /// `in_order` asks for video without B-frames (what browsers' WebRTC decoders need): an H.264
-    /// source with reordered frames is then re-encoded once for every such consumer.
-    pub fn track_in(
-        &self,
-        codec: Codec,
-        in_order: bool,
-    ) -> anyhow::Result<(Arc<Producer>, Option<Arc<Bridge>>)> {
-        let source = self
-            .track(codec.is_video())
-            .ok_or_else(|| anyhow::anyhow!("stream has no such track"))?;
-        let reencode = in_order && codec == Codec::H264 && source.has_reordering();
-        if source.codec() == codec && !reencode {
-            return Ok((source.clone(), None));
-        }
-        let key = (codec, reencode);
-        let mut bridges = self
-            .bridges
-            .lock()
-            .map_err(|_| anyhow::anyhow!("bridge table poisoned"))?;
-        if let Some(b) = bridges.get(&key).and_then(Weak::upgrade) {
-            return Ok((b.producer.clone(), Some(b)));
-        }
-        let b = Bridge::start(&self.name, source, codec, self.limits, &self.pipelines)?;
-        bridges.insert(key, Arc::downgrade(&b));
-        Ok((b.producer.clone(), Some(b)))
-    }
-
-    /// The stream's shared RTMP output (H.264 + AAC, bridged when the stream carries VP8 or Opus),
-    /// made on first demand and dropped with its last viewer.
-    pub fn rtmp_output(&self) -> anyhow::Result<Arc<RtmpOut>> {
-        let mut slot = self
-            .rtmp_out
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        if let Some(o) = slot.upgrade() {
-            return Ok(o);
-        }
-        let mut bridges = Vec::new();
-        let video = match self.video {
-            Some(_) => {
-                let (p, b) = self.track_in(Codec::H264, false)?;
-                bridges.extend(b);
-                Some(p)
-            }
-            None => None,
-        };
-        let audio = match self.audio {
-            Some(_) => {
-                let (p, b) = self.track_in(Codec::Aac, false)?;
-                bridges.extend(b);
-                Some(p)
-            }
-            None => None,
-        };
-        let out = crate::rtmp::output::FlvOutput::start(
-            &self.name,
-            video.as_ref(),
-            audio.as_ref(),
-            self.limits,
-        )?;
-        let o = Arc::new(RtmpOut {
-            out,
-            _bridges: bridges,
-        });
-        *slot = Arc::downgrade(&o);
-        Ok(o)
-    }
-
-    /// For a source that may send B-frames, waits (up to a second) until enough of its video has
-    /// been seen to tell, so a WebRTC viewer is not given a stream its browser cannot decode.
-    async fn probe_reordering(&self) {
-        const FRAMES_TO_TELL: u64 = 12;
-        let Some(v) = self
-            .video
-            .as_ref()
-            .filter(|v| self.may_reorder && v.codec() == Codec::H264)
-        else {
-            return;
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        while !v.has_reordering()
-            && v.counters().0 < FRAMES_TO_TELL
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Whether the stream's shared RTMP output is running.
-    fn has_rtmp_output(&self) -> bool {
-        self.rtmp_out
-            .lock()
-            .map(|w| w.strong_count() > 0)
-            .unwrap_or(false)
-    }
-
-    fn live_bridges(&self) -> usize {
-        self.bridges
-            .lock()
-            .map(|b| b.values().filter(|w| w.strong_count() > 0).count())
-            .unwrap_or(0)
-    }
-}
-
-/// A stream's RTMP output with the bridges it needs.
-pub struct RtmpOut {
-    /// The shared FLV output.
-    pub out: Arc<crate::rtmp::output::FlvOutput>,
-    _bridges: Vec<Arc<Bridge>>,
 }
 
 struct EngineInner {
@@ -511,146 +381,6 @@ impl Engine {
             .map_err(|e| EngineError::BadSdp(e.to_string()))?;
         tracing::info!(stream = %req.name, media_session = %req.media_session_id, "playing");
         Ok((handle, self.finish_answer(answer)))
-    }
-
-    /// Registers an RTMP publisher (H.264 + AAC) and starts its ingest pipeline.
-    pub fn publish_rtmp(&self, req: MediaRequest) -> Result<PublishHandle, EngineError> {
-        self.publish_flv(req, crate::rtmp::ingest::FlvSource::Push)
-    }
-
-    /// Pulls `url` from another RTMP server as the stream `req.name`.
-    pub fn pull_rtmp(&self, req: MediaRequest, url: &str) -> Result<PublishHandle, EngineError> {
-        self.publish_flv(req, crate::rtmp::ingest::FlvSource::Pull(url))
-    }
-
-    fn publish_flv(
-        &self,
-        req: MediaRequest,
-        source: crate::rtmp::ingest::FlvSource<'_>,
-    ) -> Result<PublishHandle, EngineError> {
-        valid_name(&req.name)?;
-        let limits = self.inner.limits;
-        let media = {
-            let mut reg = self.registry();
-            if reg.shutting_down {
-                return Err(EngineError::ShuttingDown);
-            }
-            if reg.sessions.contains_key(&req.media_session_id) {
-                return Err(EngineError::MediaSessionInUse);
-            }
-            let media = match reg.streams.get_mut(&req.name) {
-                // The same encoder coming back within the grace period takes its stream over.
-                Some(entry) if entry.publisher.starts_with("orphan:") => {
-                    entry.publisher = req.media_session_id.clone();
-                    tracing::info!(stream = %req.name, viewers = entry.viewers.len(), "RTMP publisher resumed its stream");
-                    entry.media.clone()
-                }
-                Some(_) => return Err(EngineError::NameInUse),
-                None => {
-                    let media = Arc::new(StreamMedia {
-                        name: req.name.clone(),
-                        video: Some(Producer::new(Codec::H264, limits)),
-                        audio: Some(Producer::new(Codec::Aac, limits)),
-                        bridges: Mutex::default(),
-                        rtmp_out: Mutex::default(),
-                        may_reorder: true,
-                        limits,
-                        pipelines: self.inner.pipelines.clone(),
-                    });
-                    reg.streams.insert(
-                        req.name.clone(),
-                        StreamEntry {
-                            media: media.clone(),
-                            publisher: req.media_session_id.clone(),
-                            viewers: Default::default(),
-                        },
-                    );
-                    media
-                }
-            };
-            let mut info = StreamInfo::new(&req, true, &media, "RTMP");
-            info.status = StreamStatus::Publishing;
-            reg.sessions.insert(
-                req.media_session_id.clone(),
-                SessionEntry {
-                    info,
-                    events: req.events.clone(),
-                },
-            );
-            media
-        };
-        let mut handle = PublishHandle {
-            engine: self.clone(),
-            media_session_id: req.media_session_id.clone(),
-            ingest: None,
-            rtmp_out: None,
-        };
-        let ingest = crate::rtmp::ingest::RtmpIngest::build(
-            &format!("{}-rtmp-{}", req.name, short(&req.media_session_id)),
-            &self.inner.pipelines,
-            media.video.clone(),
-            media.audio.clone(),
-            source,
-        )
-        .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        let (msid, tx) = (req.media_session_id.clone(), req.events.clone());
-        ingest
-            .guard
-            .watch_bus(move |_| notify(&tx, &msid, MediaEvent::Failed("Failed by error".into())));
-        handle.ingest = Some(IngestKind::Rtmp(ingest));
-        // RTMP streams mostly have RTMP viewers: mux from the start, so even the first viewer
-        // starts at a cached keyframe. The handle keeps the output for the stream's lifetime.
-        match media.rtmp_output() {
-            Ok(out) => handle.rtmp_out = Some(out),
-            Err(e) => tracing::warn!(stream = %req.name, "RTMP output not started: {e:#}"),
-        }
-        tracing::info!(stream = %req.name, media_session = %req.media_session_id, "publishing over RTMP");
-        Ok(handle)
-    }
-
-    /// Registers an RTMP viewer of stream `name`; returns its handle and its feed of shared chunks.
-    pub fn play_rtmp(
-        &self,
-        req: MediaRequest,
-    ) -> Result<(PlayHandle, crate::rtmp::output::ViewerFeed), EngineError> {
-        let media = {
-            let mut reg = self.registry();
-            if reg.shutting_down {
-                return Err(EngineError::ShuttingDown);
-            }
-            if reg.sessions.contains_key(&req.media_session_id) {
-                return Err(EngineError::MediaSessionInUse);
-            }
-            let entry = reg
-                .streams
-                .get_mut(&req.name)
-                .ok_or(EngineError::StreamNotFound)?;
-            entry.viewers.insert(req.media_session_id.clone());
-            let media = entry.media.clone();
-            let mut info = StreamInfo::new(&req, false, &media, "RTMP");
-            info.status = StreamStatus::Playing;
-            reg.sessions.insert(
-                req.media_session_id.clone(),
-                SessionEntry {
-                    info,
-                    events: req.events.clone(),
-                },
-            );
-            media
-        };
-        let mut handle = PlayHandle {
-            engine: self.clone(),
-            media_session_id: req.media_session_id.clone(),
-            viewer: None,
-            _bridges: Vec::new(),
-            _rtmp: None,
-        };
-        let out = media
-            .rtmp_output()
-            .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        let feed = out.out.subscribe();
-        handle._rtmp = Some(out);
-        Ok((handle, feed))
     }
 
     /// Wires a media session's peer state, bus errors and connect timeout to its owner's mailbox.
@@ -926,72 +656,4 @@ fn viewer_tracks(media: &StreamMedia, offer: &[sdp::OfferedMedia]) -> Result<Tra
         return Err(EngineError::NoCommonCodecs);
     }
     Ok((tracks, bridges))
-}
-
-/// Keeps a published stream alive; dropping it unpublishes the stream and tells its viewers.
-pub struct PublishHandle {
-    engine: Engine,
-    media_session_id: String,
-    ingest: Option<IngestKind>,
-    rtmp_out: Option<Arc<RtmpOut>>,
-}
-
-enum IngestKind {
-    WebRtc(#[allow(dead_code)] webrtc::publish::Ingest),
-    Rtmp(crate::rtmp::ingest::RtmpIngest),
-}
-
-impl PublishHandle {
-    /// The media session id.
-    pub fn media_session_id(&self) -> &str {
-        &self.media_session_id
-    }
-
-    /// Hands one RTMP audio/video message to an RTMP ingest (ignored for other ingests).
-    pub fn push_rtmp(&self, kind: u8, ts_ms: u32, body: &[u8]) {
-        if let Some(IngestKind::Rtmp(i)) = &self.ingest {
-            i.push(kind, ts_ms, body);
-        }
-    }
-}
-
-impl PublishHandle {
-    /// Ends the stream now, for a deliberate stop (the client unpublished, REST terminate): no
-    /// reconnect grace period, viewers are told at once.
-    pub fn unpublish(mut self) {
-        self.engine.remove_publisher(&self.media_session_id, false);
-        self.ingest.take();
-    }
-}
-
-impl Drop for PublishHandle {
-    /// Dropped without [`PublishHandle::unpublish`]: the publisher went away (an RTMP stream then
-    /// waits for it during the grace period).
-    fn drop(&mut self) {
-        self.engine.remove_publisher(&self.media_session_id, true);
-        self.ingest.take();
-    }
-}
-
-/// Keeps a viewer alive; dropping it detaches the viewer and stops its pipeline.
-pub struct PlayHandle {
-    engine: Engine,
-    media_session_id: String,
-    viewer: Option<webrtc::play::Viewer>,
-    _bridges: Vec<Arc<Bridge>>,
-    _rtmp: Option<Arc<RtmpOut>>,
-}
-
-impl PlayHandle {
-    /// The media session id.
-    pub fn media_session_id(&self) -> &str {
-        &self.media_session_id
-    }
-}
-
-impl Drop for PlayHandle {
-    fn drop(&mut self) {
-        self.engine.remove_viewer(&self.media_session_id);
-        self.viewer.take();
-    }
 }
