@@ -61,6 +61,17 @@ pub struct PlayHandle {
 }
 
 impl PlayHandle {
+    /// A handle for a registered viewer, before its pipeline exists (dropping it unregisters).
+    pub(super) fn new(engine: &Engine, req: &super::MediaRequest) -> Self {
+        Self {
+            engine: engine.clone(),
+            media_session_id: req.media_session_id.clone(),
+            viewer: None,
+            _bridges: Vec::new(),
+            _rtmp: None,
+        }
+    }
+
     /// The media session id.
     pub fn media_session_id(&self) -> &str {
         &self.media_session_id

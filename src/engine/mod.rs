@@ -324,37 +324,8 @@ impl Engine {
         }
         valid_name(&req.name).map_err(|_| EngineError::StreamNotFound)?;
         let offer = sdp::analyze_offer(&req.sdp).map_err(|e| EngineError::BadSdp(e.to_string()))?;
-        let media = {
-            let mut reg = self.registry();
-            if reg.shutting_down {
-                return Err(EngineError::ShuttingDown);
-            }
-            if reg.sessions.contains_key(&req.media_session_id) {
-                return Err(EngineError::MediaSessionInUse);
-            }
-            let entry = reg
-                .streams
-                .get_mut(&req.name)
-                .ok_or(EngineError::StreamNotFound)?;
-            entry.viewers.insert(req.media_session_id.clone());
-            let media = entry.media.clone();
-            let info = StreamInfo::new(&req, false, &media, "WebRTC");
-            reg.sessions.insert(
-                req.media_session_id.clone(),
-                SessionEntry {
-                    info,
-                    events: req.events.clone(),
-                },
-            );
-            media
-        };
-        let mut handle = PlayHandle {
-            engine: self.clone(),
-            media_session_id: req.media_session_id.clone(),
-            viewer: None,
-            _bridges: Vec::new(),
-            _rtmp: None,
-        };
+        let media = self.register_viewer(&req, "WebRTC", StreamStatus::Pending)?;
+        let mut handle = PlayHandle::new(self, &req);
         media.probe_reordering().await;
         let (tracks, bridges) = viewer_tracks(&media, &offer)?;
         handle._bridges = bridges;
@@ -381,6 +352,38 @@ impl Engine {
             .map_err(|e| EngineError::BadSdp(e.to_string()))?;
         tracing::info!(stream = %req.name, media_session = %req.media_session_id, "playing");
         Ok((handle, self.finish_answer(answer)))
+    }
+
+    /// Registers a viewer media session of stream `req.name`; returns the stream's media.
+    fn register_viewer(
+        &self,
+        req: &MediaRequest,
+        provider: &'static str,
+        status: StreamStatus,
+    ) -> Result<Arc<StreamMedia>, EngineError> {
+        let mut reg = self.registry();
+        if reg.shutting_down {
+            return Err(EngineError::ShuttingDown);
+        }
+        if reg.sessions.contains_key(&req.media_session_id) {
+            return Err(EngineError::MediaSessionInUse);
+        }
+        let entry = reg
+            .streams
+            .get_mut(&req.name)
+            .ok_or(EngineError::StreamNotFound)?;
+        entry.viewers.insert(req.media_session_id.clone());
+        let media = entry.media.clone();
+        let mut info = StreamInfo::new(req, false, &media, provider);
+        info.status = status;
+        reg.sessions.insert(
+            req.media_session_id.clone(),
+            SessionEntry {
+                info,
+                events: req.events.clone(),
+            },
+        );
+        Ok(media)
     }
 
     /// Wires a media session's peer state, bus errors and connect timeout to its owner's mailbox.

@@ -112,38 +112,8 @@ impl Engine {
         &self,
         req: MediaRequest,
     ) -> Result<(PlayHandle, crate::rtmp::output::ViewerFeed), EngineError> {
-        let media = {
-            let mut reg = self.registry();
-            if reg.shutting_down {
-                return Err(EngineError::ShuttingDown);
-            }
-            if reg.sessions.contains_key(&req.media_session_id) {
-                return Err(EngineError::MediaSessionInUse);
-            }
-            let entry = reg
-                .streams
-                .get_mut(&req.name)
-                .ok_or(EngineError::StreamNotFound)?;
-            entry.viewers.insert(req.media_session_id.clone());
-            let media = entry.media.clone();
-            let mut info = StreamInfo::new(&req, false, &media, "RTMP");
-            info.status = StreamStatus::Playing;
-            reg.sessions.insert(
-                req.media_session_id.clone(),
-                SessionEntry {
-                    info,
-                    events: req.events.clone(),
-                },
-            );
-            media
-        };
-        let mut handle = PlayHandle {
-            engine: self.clone(),
-            media_session_id: req.media_session_id.clone(),
-            viewer: None,
-            _bridges: Vec::new(),
-            _rtmp: None,
-        };
+        let media = self.register_viewer(&req, "RTMP", StreamStatus::Playing)?;
+        let mut handle = PlayHandle::new(self, &req);
         let out = media
             .rtmp_output()
             .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
