@@ -342,3 +342,142 @@ async fn pull_from_another_rtmp_server() {
     edge.shutdown().await;
     origin.shutdown().await;
 }
+
+/// An RTMP player that completes the handshake, asks to play `name`, and then never reads again.
+async fn stalled_player(addr: std::net::SocketAddr, name: &str) -> tokio::net::TcpStream {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    // A small receive buffer, so the kernel does not hide the stall for long.
+    sock.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut s = sock.connect(addr).await.unwrap();
+    let mut hs = Handshake::new(PeerType::Client);
+    s.write_all(&hs.generate_outbound_p0_and_p1().unwrap())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 8192];
+    let leftover = loop {
+        let n = s.read(&mut buf).await.unwrap();
+        match hs.process_bytes(&buf[..n]).unwrap() {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                s.write_all(&response_bytes).await.unwrap()
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                s.write_all(&response_bytes).await.unwrap();
+                break remaining_bytes;
+            }
+        }
+    };
+    let (mut session, _) = ClientSession::new(ClientSessionConfig::new()).unwrap();
+    let mut pending = vec![session.request_connection("live".into()).unwrap()];
+    let mut input = leftover;
+    let mut asked_play = false;
+    loop {
+        for r in pending.drain(..) {
+            if let ClientSessionResult::OutboundResponse(p) = r {
+                s.write_all(&p.bytes).await.unwrap();
+            }
+        }
+        let results = session.handle_input(&input).unwrap();
+        for r in results {
+            match r {
+                ClientSessionResult::OutboundResponse(p) => s.write_all(&p.bytes).await.unwrap(),
+                ClientSessionResult::RaisedEvent(ClientSessionEvent::ConnectionRequestAccepted)
+                    if !asked_play =>
+                {
+                    asked_play = true;
+                    pending.push(session.request_playback(name.into()).unwrap());
+                }
+                ClientSessionResult::RaisedEvent(ClientSessionEvent::PlaybackRequestAccepted) => {
+                    return s
+                }
+                _ => {}
+            }
+        }
+        if !pending.is_empty() {
+            input.clear();
+            continue;
+        }
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "server closed");
+        input = buf[..n].to_vec();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_that_stops_reading_is_cut_back_and_harms_no_one() {
+    let mut cfg = common::config();
+    cfg.engine.consumer_queue_bytes = 256 * 1024;
+    let app = common::start(cfg).await;
+    let (http, rtmp) = (app.http_addr, app.rtmp_addr);
+    let url = format!("rtmp://{rtmp}/live/fast");
+    // About 1 MB/s, so a stalled reader fills every kernel buffer within seconds.
+    let mut publisher = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=48000",
+        ])
+        .args([
+            "-t",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "8M",
+            "-minrate",
+            "8M",
+            "-maxrate",
+            "8M",
+            "-bufsize",
+            "1M",
+        ])
+        .args([
+            "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", &url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs");
+    wait_stream(http, "fast").await;
+    let stalled = stalled_player(rtmp, "fast").await;
+    // While it stalls, a normal viewer reads the stream at full rate...
+    let reader = tokio::spawn(ffmpeg_read(url.clone(), 8));
+    // ... and what is queued for the stalled one stays bounded, while messages are skipped for it.
+    let mut worst = 0.0f64;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        worst = worst.max(common::metric(http, "streamgate_rtmp_queued_bytes").await);
+    }
+    let (video, audio, err) = reader.await.unwrap();
+    assert!(
+        video >= 200 && audio >= 300,
+        "the healthy viewer got {video} video and {audio} audio frames in 8 s\n{err}"
+    );
+    assert!(
+        common::metric(http, "streamgate_rtmp_dropped_messages").await > 0.0,
+        "the stalled viewer was cut back"
+    );
+    assert!(
+        worst <= 2.0 * 1024.0 * 1024.0,
+        "queued for the stalled viewer: {worst} bytes"
+    );
+    drop(stalled);
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    app.shutdown().await;
+}

@@ -92,6 +92,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 # HELP streamgate_media_sessions Publishers and viewers.\n# TYPE streamgate_media_sessions gauge\nstreamgate_media_sessions {}\n\
 # HELP streamgate_pipelines GStreamer pipelines alive.\n# TYPE streamgate_pipelines gauge\nstreamgate_pipelines {}\n\
 # HELP streamgate_bridges Codec bridges running.\n# TYPE streamgate_bridges gauge\nstreamgate_bridges {}\n\
+# HELP streamgate_rtmp_queued_bytes Bytes queued for RTMP viewers.\n# TYPE streamgate_rtmp_queued_bytes gauge\nstreamgate_rtmp_queued_bytes {}\n\
+# HELP streamgate_rtmp_dropped_messages Messages skipped for RTMP viewers that fell behind.\n# TYPE streamgate_rtmp_dropped_messages counter\nstreamgate_rtmp_dropped_messages {}\n\
 # HELP streamgate_signaling_sessions Signaling connections past the handshake.\n# TYPE streamgate_signaling_sessions gauge\nstreamgate_signaling_sessions {}\n\
 # HELP process_threads Threads of the server process.\n# TYPE process_threads gauge\nprocess_threads {}\n\
 # HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
@@ -99,6 +101,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         c.media_sessions,
         c.pipelines,
         c.bridges,
+        c.rtmp_queued_bytes,
+        c.rtmp_dropped_messages,
         state.sessions.len(),
         proc_status("Threads:"),
         proc_status("VmRSS:") * 1024,

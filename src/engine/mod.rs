@@ -125,6 +125,10 @@ pub struct EngineCounts {
     pub bridges: usize,
     /// Streams with a running RTMP output.
     pub rtmp_outputs: usize,
+    /// Bytes queued for RTMP viewers and not yet written.
+    pub rtmp_queued_bytes: u64,
+    /// Messages not sent to RTMP viewers that had fallen behind (for the live streams).
+    pub rtmp_dropped_messages: u64,
 }
 
 struct EngineInner {
@@ -552,6 +556,8 @@ impl Engine {
             media_sessions: reg.sessions.len(),
             pipelines: self.inner.pipelines.get(),
             bridges: reg.streams.values().map(|s| s.media.live_bridges()).sum(),
+            rtmp_queued_bytes: reg.streams.values().map(|s| s.media.rtmp_backlog().0).sum(),
+            rtmp_dropped_messages: reg.streams.values().map(|s| s.media.rtmp_backlog().1).sum(),
             rtmp_outputs: reg
                 .streams
                 .values()

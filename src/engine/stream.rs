@@ -122,6 +122,16 @@ impl StreamMedia {
         }
     }
 
+    /// The RTMP output's backlog (queued bytes, dropped messages), when it runs.
+    pub(super) fn rtmp_backlog(&self) -> (u64, u64) {
+        self.rtmp_out
+            .lock()
+            .ok()
+            .and_then(|w| w.upgrade())
+            .map(|o| o.out.backlog())
+            .unwrap_or((0, 0))
+    }
+
     /// Whether the stream's shared RTMP output is running.
     pub(super) fn has_rtmp_output(&self) -> bool {
         self.rtmp_out

@@ -69,6 +69,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     limits: ProducerLimits,
+    /// Messages not sent to a viewer because it had fallen behind.
+    dropped: AtomicU64,
 }
 
 /// Capacity of a viewer's queue in messages; the byte limit (from the engine's per-consumer queue
@@ -143,7 +145,10 @@ impl Shared {
                     v.queued.fetch_add(n, Ordering::Relaxed);
                 } else {
                     v.waiting_keyframe = true;
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
+            } else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -265,6 +270,7 @@ impl FlvOutput {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             limits,
+            dropped: AtomicU64::new(0),
         });
         let muxer = Arc::new(Mutex::new(Muxer::default()));
         let mut links = Vec::new();
@@ -303,6 +309,22 @@ impl FlvOutput {
             shared,
             _links: links,
         }))
+    }
+
+    /// Bytes queued for all viewers and not yet written, and messages dropped for slow viewers.
+    pub fn backlog(&self) -> (u64, u64) {
+        let queued = self
+            .shared
+            .state
+            .lock()
+            .map(|st| {
+                st.viewers
+                    .iter()
+                    .map(|v| v.queued.load(Ordering::Relaxed))
+                    .sum()
+            })
+            .unwrap_or(0);
+        (queued, self.shared.dropped.load(Ordering::Relaxed))
     }
 
     /// Adds a viewer: it gets the headers and the stream since the last keyframe at once.
