@@ -481,3 +481,49 @@ async fn a_player_that_stops_reading_is_cut_back_and_harms_no_one() {
     let _ = publisher.wait();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp3_audio_is_taken_as_aac() {
+    let app = common::start(common::config()).await;
+    let (http, rtmp) = (app.http_addr, app.rtmp_addr);
+    let url = format!("rtmp://{rtmp}/live/mp3");
+    let mut publisher = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=44100",
+        ])
+        .args([
+            "-t",
+            "30",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-f", "flv", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs");
+    wait_stream(http, "mp3").await;
+    let (video, audio, err) = ffmpeg_read(url, 3).await;
+    assert!(
+        video >= 45 && audio >= 50,
+        "{video} video, {audio} audio frames\n{err}"
+    );
+    assert!(err.contains("Audio: aac"), "MP3 arrives as AAC\n{err}");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    app.shutdown().await;
+}

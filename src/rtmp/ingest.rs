@@ -77,8 +77,23 @@ impl RtmpIngest {
                 .and_then(|c| c.structure(0))
                 .map(|s| s.name().to_string())
                 .unwrap_or_default();
+            let mpeg_version = caps
+                .as_ref()
+                .and_then(|c| c.structure(0))
+                .and_then(|s| s.get::<i32>("mpegversion").ok());
             let (codec, producer) = match sname.as_str() {
                 "video/x-h264" => (Codec::H264, video.clone()),
+                "audio/mpeg" if mpeg_version == Some(1) => {
+                    // MP3: transcoded to AAC once here, so the stream has one audio codec.
+                    let r = match audio.clone() {
+                        Some(p) => link_mp3(&pipeline, pad, &p, clock.clone()),
+                        None => discard(&pipeline, pad),
+                    };
+                    if let Err(e) = r {
+                        tracing::warn!("could not link RTMP MP3 track: {e:#}");
+                    }
+                    return;
+                }
                 "audio/mpeg" => (Codec::Aac, audio.clone()),
                 other => {
                     tracing::warn!(
@@ -124,6 +139,48 @@ fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
         &sink
             .static_pad("sink")
             .ok_or_else(|| anyhow::anyhow!("fakesink has no pad"))?,
+    )?;
+    Ok(())
+}
+
+fn link_mp3(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    producer: &Arc<Producer>,
+    clock: Arc<IngestClock>,
+) -> anyhow::Result<()> {
+    let decode = gst::parse::bin_from_description(
+        "mpegaudioparse ! mpg123audiodec ! audioconvert ! audioresample",
+        true,
+    )?;
+    let encode = crate::engine::templates::encoder(Codec::Aac)?;
+    let sink = gst_app::AppSink::builder()
+        .name("mp3-sink")
+        .sync(false)
+        .async_(false)
+        .enable_last_sample(false)
+        .build();
+    feed_from_appsink(
+        &sink,
+        producer,
+        Stamping {
+            clock: Some(clock),
+            dts_is_pts: true,
+        },
+    );
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", Codec::Aac.caps())
+        .build()?;
+    let chain: [gst::Element; 4] = [decode.upcast(), encode.upcast(), filter, sink.upcast()];
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
+    for e in &chain {
+        e.sync_state_with_parent()?;
+    }
+    pad.link(
+        &chain[0]
+            .static_pad("sink")
+            .ok_or_else(|| anyhow::anyhow!("decoder has no pad"))?,
     )?;
     Ok(())
 }
