@@ -85,7 +85,11 @@ export async function startServer({ extraArgs = [], external = true } = {}) {
       // The test must not send traffic anywhere but this machine's loopback.
       assert.ok(isLoopbackHost(new URL(url).hostname), `${url}: only loopback servers may be tested`);
     }
-    return { ws, http: httpBase.replace(/\/+$/, ''), log: null, external: true, stop: async () => {} };
+    // RTMP (rtmp.test.mjs) only when STREAMGATE_RTMP names its host:port (the server reads that variable too).
+    const rtmpAddr = process.env.STREAMGATE_RTMP;
+    if (rtmpAddr) assert.ok(isLoopbackHost(new URL(`rtmp://${rtmpAddr}`).hostname), `${rtmpAddr}: only loopback servers may be tested`);
+    const rtmp = rtmpAddr ? `rtmp://${rtmpAddr}` : null;
+    return { ws, http: httpBase.replace(/\/+$/, ''), rtmp, log: null, external: true, stop: async () => {} };
   }
 
   const bin = STREAMGATE_BIN;
@@ -152,7 +156,7 @@ export async function startServer({ extraArgs = [], external = true } = {}) {
     }
     await sleep(200);
   }
-  return { ws: `ws://127.0.0.1:${httpPort}/`, http: base, log, external: false, stop };
+  return { ws: `ws://127.0.0.1:${httpPort}/`, http: base, rtmp: `rtmp://127.0.0.1:${rtmpPort}`, log, external: false, stop };
 }
 
 /**
