@@ -355,6 +355,10 @@ impl Engine {
             .await
             .map_err(|e| EngineError::BadSdp(e.to_string()))?;
         tracing::info!(stream = %req.name, media_session = %req.media_session_id, "playing");
+        let answer = sdp::unify_msid(
+            &answer,
+            &format!("streamgate-{}", short(&req.media_session_id)),
+        );
         Ok((handle, self.finish_answer(answer)))
     }
 

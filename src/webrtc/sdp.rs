@@ -248,6 +248,47 @@ pub fn announce_address(answer: &str, public: IpAddr) -> String {
     out
 }
 
+/// Gives every sending m-section of an answer the same `a=msid`, so the browser puts audio and
+/// video into one MediaStream (players commonly attach `streams[0]`). webrtcbin 1.22 writes an
+/// msid only for sections whose caps were settled when the answer was made, and then only as an
+/// ssrc attribute; those are replaced by the section-level line.
+pub fn unify_msid(answer: &str, stream_id: &str) -> String {
+    let mut sections: Vec<Vec<String>> = vec![Vec::new()];
+    for line in answer.lines() {
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        if let Some(last) = sections.last_mut() {
+            last.push(line.to_owned());
+        }
+    }
+    let mut out = String::with_capacity(answer.len() + 128);
+    for (i, sec) in sections.iter().enumerate() {
+        let sending = i > 0
+            && sec.iter().any(|l| l == "a=sendonly" || l == "a=sendrecv")
+            && !sec
+                .iter()
+                .any(|l| l.starts_with("m=") && l.split(' ').nth(1) == Some("0"));
+        let mid = sec
+            .iter()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .unwrap_or("")
+            .to_owned();
+        for l in sec {
+            let ssrc_msid = l.starts_with("a=ssrc:") && l.contains(" msid:");
+            if sending && (l.starts_with("a=msid:") || ssrc_msid) {
+                continue;
+            }
+            out.push_str(l);
+            out.push_str("\r\n");
+            if sending && l.starts_with("a=mid:") {
+                out.push_str(&format!("a=msid:{stream_id} {stream_id}-{mid}\r\n"));
+            }
+        }
+    }
+    out
+}
+
 fn truncate(s: &str) -> &str {
     let end = s.char_indices().nth(60).map(|(i, _)| i).unwrap_or(s.len());
     &s[..end]
@@ -310,6 +351,22 @@ a=rtpmap:109 rtx/90000\r\n";
             analyze_offer("v=0\r\nthis is not sdp\r\n"),
             Err(SdpError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn one_msid_for_every_sending_section() {
+        let answer = "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:0\r\na=sendonly\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=sendonly\r\na=ssrc:5 msid:user1@host-x webrtctransceiver1\r\na=ssrc:5 cname:c\r\n";
+        let out = unify_msid(answer, "sg");
+        assert!(out.contains("a=mid:0\r\na=msid:sg sg-0\r\n"), "{out}");
+        assert!(out.contains("a=mid:1\r\na=msid:sg sg-1\r\n"), "{out}");
+        assert!(!out.contains("msid:user1"), "{out}");
+        assert!(out.contains("a=ssrc:5 cname:c"), "{out}");
+        let recv = "v=0\r\nm=video 9 X 96\r\na=mid:0\r\na=recvonly\r\n";
+        assert!(
+            !unify_msid(recv, "sg").contains("a=msid"),
+            "receive-only sections get none"
+        );
     }
 
     #[test]
