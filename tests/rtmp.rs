@@ -527,3 +527,34 @@ async fn mp3_audio_is_taken_as_aac() {
     let _ = publisher.wait();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_handshake_is_dropped_after_its_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = common::start(common::config()).await;
+    let (http, rtmp) = (app.http_addr, app.rtmp_addr);
+    // C0 and a third of C1, then nothing.
+    let mut half = tokio::net::TcpStream::connect(rtmp).await.unwrap();
+    half.write_all(&[3u8; 500]).await.unwrap();
+    // Meanwhile the server serves others as usual.
+    let url = format!("rtmp://{rtmp}/live/ok");
+    let mut publisher = ffmpeg_publish(&url, 30);
+    wait_stream(http, "ok").await;
+    let (video, _, err) = ffmpeg_read(url, 2).await;
+    assert!(video >= 30, "{video} frames\n{err}");
+    // The half-open connection is closed by the server (handshake timeout 10 s).
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match half.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a half handshake is not kept open");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    app.shutdown().await;
+}
