@@ -258,6 +258,18 @@ struct Timing {
     first: Option<Instant>,
     last: Option<Instant>,
     max_gap: Duration,
+    /// Latest decoded video and audio: when it arrived and its running time in this pipeline.
+    last_video: Option<(Instant, gst::ClockTime)>,
+    last_audio: Option<(Instant, gst::ClockTime)>,
+}
+
+/// Running time of a sample's buffer, in its own segment.
+fn sample_running_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
+    let pts = sample.buffer()?.pts()?;
+    sample
+        .segment()?
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(pts)
 }
 
 /// A playing pipeline that decodes what it receives; dropping it stops it.
@@ -292,6 +304,21 @@ impl TestPlayer {
             first_frame,
             max_gap,
         }
+    }
+
+    /// How far video leads audio, in milliseconds: the difference of the latest decoded video and
+    /// audio timestamps, less the difference of their arrival times. Constant while the two stay in
+    /// sync; a drift between them shows as a change over time. None until both have arrived.
+    pub fn av_offset_ms(&self) -> Option<f64> {
+        let t = self.timing.lock().ok()?;
+        let ((va, vt), (aa, at)) = (t.last_video?, t.last_audio?);
+        let ts = vt.nseconds() as f64 - at.nseconds() as f64;
+        let arrival = if va >= aa {
+            va.duration_since(aa).as_nanos() as f64
+        } else {
+            -(aa.duration_since(va).as_nanos() as f64)
+        };
+        Some((ts - arrival) / 1e6)
     }
 
     /// Starts a new window for [`PlayStats::max_gap`].
@@ -483,6 +510,16 @@ pub async fn play_with(
                     gst_app::AppSinkCallbacks::builder()
                         .new_sample(move |s| {
                             let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            if let (Some(rt), Ok(mut t)) =
+                                (sample_running_time(&sample), timing.lock())
+                            {
+                                let now = Instant::now();
+                                if is_video {
+                                    t.last_video = Some((now, rt));
+                                } else {
+                                    t.last_audio = Some((now, rt));
+                                }
+                            }
                             if is_video {
                                 on_frame(&timing, &frames);
                                 if let Some(st) = sample.caps().and_then(|c| c.structure(0)) {
