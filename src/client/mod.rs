@@ -434,37 +434,42 @@ pub async fn play_with(
                         .and_then(|s| s.get::<String>("encoding-name").ok())
                 })
                 .unwrap_or_default();
-            let depay = match enc.as_str() {
-                "H264" => "rtph264depay",
-                "VP8" => "rtpvp8depay",
-                _ => "rtpopusdepay",
-            };
             let video = enc != "OPUS";
-            let Ok(depay) = gst::ElementFactory::make(depay).build() else {
+            // Load-test viewers do not depayload: frames are counted from the RTP marker bit
+            // (set on the last packet of each video frame), so a viewer costs its client little
+            // more than receiving, and more of the machine is left to the server being measured.
+            let Ok(sink) = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .property("enable-last-sample", false)
+                .build()
+            else {
                 return;
             };
-            let sink = gst_app::AppSink::builder().sync(false).build();
-            let _ = pipeline.add_many([&depay, sink.upcast_ref()]);
-            let _ = depay.link(&sink);
-            let _ = depay.sync_state_with_parent();
+            let _ = pipeline.add(&sink);
             let _ = sink.sync_state_with_parent();
-            if let Some(sp) = depay.static_pad("sink") {
+            if let Some(sp) = sink.static_pad("sink") {
                 let _ = pad.link(&sp);
             }
             let (frames, audio, timing) = (frames.clone(), audio.clone(), timing.clone());
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |s| {
-                        let _ = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        if video {
-                            on_frame(&timing, &frames);
-                        } else {
-                            audio.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
+            let count = move |b: &gst::BufferRef| {
+                if !video {
+                    audio.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let mut marker = [0u8; 2];
+                if b.copy_to_slice(0, &mut marker).is_ok() && marker[1] & 0x80 != 0 {
+                    on_frame(&timing, &frames);
+                }
+            };
+            pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => count(b),
+                    Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(&count),
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            });
         });
     } else {
         let pipe = pipeline.downgrade();
