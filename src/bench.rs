@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Append raw figures as JSON lines to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Measure a stream that is already published (e.g. a clip sent by `ffmpeg -c copy` over RTMP)
+    /// instead of publishing a test pattern, so no encoder runs in the load generator.
+    #[arg(long)]
+    pub existing: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -207,25 +211,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let mut pc = WcsConnection::connect(&args.url).await?;
-    let opts = PublishOptions {
-        width: args.width,
-        height: args.height,
-        fps: args.fps,
-        kbps: args.kbps,
-        gop: 0,
-        codec: Codec::H264,
-        audio: true,
-        ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
+    let publisher = if args.existing {
+        None
+    } else {
+        Some(publish_pattern(&args, &mut pc).await?)
     };
-    let publisher = client::publish(&mut pc, &args.name, &opts).await?;
-    let st = pc
-        .wait_status(&publisher.media_session_id, Duration::from_secs(15))
-        .await?;
-    anyhow::ensure!(st["status"] == "PUBLISHING", "publish failed: {st}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let base = measure_window(pid, 10).await?;
     println!(
-        "## Publisher only (no viewers)\n\n| server CPU % | RSS MiB | threads |\n|---|---|---|"
+        "## {} (no viewers)\n\n| server CPU % | RSS MiB | threads |\n|---|---|---|",
+        if args.existing {
+            "Stream only"
+        } else {
+            "Publisher only"
+        }
     );
     println!(
         "| {:.1} | {:.1} | {} |\n",
@@ -237,7 +236,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         &mut json_out,
         json!({"point": "publisher", "cpu_pct": base.server_cpu_pct, "rss_kib": base.rss_kib, "threads": base.threads}),
     );
+    run_points(&args, pid, &base, &mut json_out).await?;
+    drop(publisher);
+    pc.close().await;
+    Ok(())
+}
 
+async fn publish_pattern(
+    args: &BenchArgs,
+    pc: &mut WcsConnection,
+) -> anyhow::Result<client::TestPublisher> {
+    let opts = PublishOptions {
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
+        kbps: args.kbps,
+        gop: 0,
+        codec: Codec::H264,
+        audio: true,
+        ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
+    };
+    let publisher = client::publish(pc, &args.name, &opts).await?;
+    let st = pc
+        .wait_status(&publisher.media_session_id, Duration::from_secs(15))
+        .await?;
+    anyhow::ensure!(st["status"] == "PUBLISHING", "publish failed: {st}");
+    Ok(publisher)
+}
+
+async fn run_points(
+    args: &BenchArgs,
+    pid: u32,
+    base: &Window,
+    json_out: &mut Option<std::fs::File>,
+) -> anyhow::Result<()> {
     if args.ttff_samples > 0 {
         let mut samples = Vec::new();
         for _ in 0..args.ttff_samples {
@@ -267,7 +299,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sorted.first().copied().unwrap_or(f64::NAN),
             sorted.last().copied().unwrap_or(f64::NAN)
         );
-        emit(&mut json_out, json!({"point": "ttff", "ms": samples}));
+        emit(json_out, json!({"point": "ttff", "ms": samples}));
     }
 
     let mut viewers: Vec<Viewer> = Vec::new();
@@ -278,7 +310,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for &n in &args.viewers {
         if n > viewers.len() {
-            let more = add_viewers(&args, n - viewers.len(), args.ramp).await?;
+            let more = add_viewers(args, n - viewers.len(), args.ramp).await?;
             viewers.extend(more);
         }
         tokio::time::sleep(Duration::from_secs(args.warmup)).await;
@@ -310,7 +342,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             w.client_cpu_pct,
         );
         emit(
-            &mut json_out,
+            json_out,
             json!({"point": "fanout", "viewers": n, "cpu_pct": w.server_cpu_pct, "rss_kib": w.rss_kib,
             "threads": w.threads, "fps_min": fps.first(), "fps_median": percentile(&fps, 0.5), "below_95": below,
             "client_cpu_pct": w.client_cpu_pct}),
@@ -329,7 +361,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if viewers.len() > args.burst_base {
             viewers.truncate(args.burst_base);
         } else if viewers.len() < args.burst_base {
-            let more = add_viewers(&args, args.burst_base - viewers.len(), args.ramp).await?;
+            let more = add_viewers(args, args.burst_base - viewers.len(), args.ramp).await?;
             viewers.extend(more);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -338,7 +370,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         let f0: Vec<u64> = viewers.iter().map(|(_, p)| p.stats().frames).collect();
         let t0 = Instant::now();
-        let joined = add_viewers(&args, args.burst, 0.0).await?;
+        let joined = add_viewers(args, args.burst, 0.0).await?;
         let join_s = t0.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let el = t0.elapsed().as_secs_f64();
@@ -372,14 +404,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             fps.first().copied().unwrap_or(0.0)
         );
         emit(
-            &mut json_out,
+            json_out,
             json!({"point": "burst", "burst": args.burst, "watchers": viewers.len(), "join_s": join_s,
             "worst_gap_ms": worst_gap, "min_fps": fps.first(), "newcomer_ttff_ms": ttf}),
         );
         drop(joined);
     }
     drop(viewers);
-    drop(publisher);
-    pc.close().await;
     Ok(())
 }
