@@ -217,6 +217,12 @@ impl Config {
                 )));
             }
         }
+        if self.rtmp_app.is_empty() || self.rtmp_app.contains('/') {
+            return Err(ConfigError::Invalid(format!(
+                "rtmp_app {:?} must be a non-empty name without '/'",
+                self.rtmp_app
+            )));
+        }
         if self.signaling.ping_interval.is_zero() || self.signaling.idle_timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "signaling.ping_interval and signaling.idle_timeout must be above zero".into(),

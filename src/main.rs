@@ -69,6 +69,12 @@ struct ServeArgs {
     /// RTMP address [default: 0.0.0.0:1935].
     #[arg(long, env = "STREAMGATE_RTMP")]
     rtmp: Option<SocketAddr>,
+    /// RTMP application name, as in rtmp://host/APP/stream [default: live].
+    #[arg(long, env = "STREAMGATE_RTMP_APP")]
+    rtmp_app: Option<String>,
+    /// Seconds an RTMP stream waits for its dropped publisher to come back [default: 10].
+    #[arg(long)]
+    rtmp_reconnect_grace: Option<f64>,
     /// RTSP address [default: 0.0.0.0:8554].
     #[arg(long, env = "STREAMGATE_RTSP")]
     rtsp: Option<SocketAddr>,
@@ -121,6 +127,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.rtsp {
             c.rtsp = v;
+        }
+        if let Some(v) = &self.rtmp_app {
+            c.rtmp_app = v.clone();
+        }
+        if let Some(v) = self.rtmp_reconnect_grace {
+            c.rtmp_reconnect_grace = Duration::try_from_secs_f64(v)?;
         }
         if let Some(v) = &self.data_dir {
             c.data_dir = v.clone();

@@ -462,14 +462,17 @@ pub async fn play_with(
                     on_frame(&timing, &frames);
                 }
             };
-            pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
-                match &info.data {
-                    Some(gst::PadProbeData::Buffer(b)) => count(b),
-                    Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(&count),
-                    _ => {}
-                }
-                gst::PadProbeReturn::Ok
-            });
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    match &info.data {
+                        Some(gst::PadProbeData::Buffer(b)) => count(b),
+                        Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(&count),
+                        _ => {}
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
         });
     } else {
         let pipe = pipeline.downgrade();
