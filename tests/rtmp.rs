@@ -81,8 +81,17 @@ async fn ffmpeg_publishes_and_everyone_plays() {
     let app = common::start(common::config()).await;
     let (http, rtmp) = (app.http_addr, app.rtmp_addr);
     let url = format!("rtmp://{rtmp}/live/bf");
-    let mut publisher = ffmpeg_publish(&url, 30);
+    let mut publisher = ffmpeg_publish(&format!("{url}?token=abc"), 30);
     wait_stream(http, "bf").await;
+    // Query parameters of the stream URL are kept for the back end (hooks) as `custom`.
+    let (_, body) = common::http(
+        http,
+        "POST",
+        "/rest-api/stream/find",
+        r#"{"name":"bf","published":true}"#,
+    )
+    .await;
+    assert!(body.contains(r#""token":"abc""#), "{body}");
 
     // A second publisher of the same name is refused; the first goes on.
     let mut second = ffmpeg_publish(&url, 5);

@@ -83,6 +83,16 @@ async fn handshake(sock: &mut TcpStream) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// `k=v&k2=v2` as a JSON object (later keys win); empty parts are skipped.
+fn query_params(q: &str) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for kv in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        m.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+    }
+    serde_json::Value::Object(m)
+}
+
 /// Splits `name?query` (the query reaches hooks as `custom` later).
 fn split_name(key: &str) -> (&str, &str) {
     key.split_once('?').unwrap_or((key, ""))
@@ -93,6 +103,8 @@ struct Conn {
     peer: SocketAddr,
     session_id: String,
     app: String,
+    /// Query parameters of the `connect` URL (`rtmp://host/live?k=v/...`), kept for hooks.
+    connect_query: String,
     events: mpsc::Sender<MediaNotice>,
     publishing: Option<(PublishHandle, String)>,
     playing: Option<Playing>,
@@ -118,6 +130,7 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
         peer,
         session_id: format!("rtmp-{}", uuid::Uuid::new_v4()),
         app: state.engine.config().rtmp_app.clone(),
+        connect_query: String::new(),
         events: ev_tx,
         publishing: None,
         playing: None,
@@ -247,7 +260,14 @@ impl Conn {
             name: name.to_owned(),
             sdp: String::new(),
             record: false,
-            custom: serde_json::json!({ "query": query, "peer": self.peer.to_string() }),
+            // Query parameters from the connect URL and the stream name reach hooks as `custom`,
+            // as WCS does for RTMP encoders.
+            custom: serde_json::json!({
+                "query": query,
+                "connectQuery": self.connect_query,
+                "params": query_params(&format!("{}&{}", self.connect_query, query)),
+                "peer": self.peer.to_string(),
+            }),
             events: self.events.clone(),
         }
     }
@@ -283,7 +303,8 @@ impl Conn {
                 request_id,
                 app_name,
             } => {
-                let (app, _) = split_name(&app_name);
+                let (app, query) = split_name(&app_name);
+                self.connect_query = query.to_owned();
                 if app == self.app {
                     session.accept_request(request_id).map_err(err)?
                 } else {
