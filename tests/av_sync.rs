@@ -63,15 +63,12 @@ async fn webrtc_passthrough_keeps_audio_and_video_together() {
     )
     .await
     .unwrap();
-    let (offset, d) = drift(&player).await;
+    // The offset itself includes the client's decoding time of each track, which varies with the
+    // machine's load; a drift between the tracks shows as a change of it over time.
+    let (_, d) = drift(&player).await;
     assert!(
         d.abs() < 60.0,
         "audio and video drifted apart by {d:.1} ms in 5 s"
-    );
-    // Passed through, the two tracks arrive together as well as being stamped together.
-    assert!(
-        offset.abs() < 100.0,
-        "audio and video are {offset:.1} ms apart"
     );
     drop((player, publisher));
     app.shutdown().await;
