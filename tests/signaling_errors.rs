@@ -260,3 +260,43 @@ async fn silent_client_is_dropped_and_its_stream_ends() {
     drop(ws);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_port_range_and_announced_address_show_in_the_answer() {
+    let mut cfg = common::config();
+    cfg.ice.port_min = 41000;
+    cfg.ice.port_max = 41010;
+    // A documentation address (RFC 5737): announced in the answer, never contacted.
+    cfg.ice.announce_address = Some("203.0.113.7".parse().unwrap());
+    let app = common::start(cfg).await;
+    let mut c = WcsConnection::connect(&common::ws_url(app.http_addr))
+        .await
+        .unwrap();
+    c.send("publishStream", publish_msg("ports", "ports", LONELY_OFFER))
+        .await
+        .unwrap();
+    let f = c.wait(T, |f| f["message"] == "setRemoteSDP").await.unwrap();
+    let answer = f["data"][1].as_str().unwrap().to_owned();
+    let candidates: Vec<&str> = answer
+        .lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    assert!(!candidates.is_empty(), "{answer}");
+    for cand in &candidates {
+        let port: u16 = cand.split(' ').nth(5).unwrap().parse().unwrap();
+        assert!(
+            (41000..=41010).contains(&port),
+            "candidate outside the port range: {cand}"
+        );
+    }
+    assert!(
+        candidates.iter().any(|c| c.contains(" 127.0.0.1 ")),
+        "{answer}"
+    );
+    assert!(
+        candidates.iter().any(|c| c.contains(" 203.0.113.7 ")),
+        "{answer}"
+    );
+    c.close().await;
+    app.shutdown().await;
+}
