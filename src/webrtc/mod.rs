@@ -10,6 +10,7 @@ pub mod publish;
 pub mod sdp;
 
 use crate::config::IceConfig;
+use gst::glib;
 use gst::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,8 +94,6 @@ async fn promise(
     }
     Ok(reply)
 }
-
-use gst::glib;
 
 /// Applies `offer`, answers it, gathers candidates and returns the answer text with them inlined.
 /// `expected_candidates` lets the answer go out as soon as that many host candidates exist (when
