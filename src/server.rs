@@ -106,6 +106,18 @@ fn cors() -> CorsLayer {
         ])
 }
 
+/// TCP keepalive for client connections: a peer that vanished without closing (power loss, a
+/// dropped Wi-Fi link) is detected in about a minute instead of holding its socket forever.
+pub fn keepalive(sock: &tokio::net::TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(sock).set_tcp_keepalive(&ka) {
+        tracing::debug!("could not enable TCP keepalive: {e}");
+    }
+}
+
 /// Starts the server with `config`; returns once it listens.
 pub async fn start(config: Config) -> anyhow::Result<App> {
     config.validate()?;
@@ -136,6 +148,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         let graceful = async move {
             let _ = stop.wait_for(|v| *v).await;
         };
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+            keepalive(tcp);
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(graceful)
             .await

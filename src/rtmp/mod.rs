@@ -35,6 +35,7 @@ pub async fn serve(listener: TcpListener, state: AppState) {
             accepted = listener.accept() => match accepted {
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
+                    crate::server::keepalive(&sock);
                     tokio::spawn(connection(sock, peer, state.clone()));
                 }
                 Err(e) => {
