@@ -6,7 +6,7 @@
 use super::media::Codec;
 use super::pipeline::PipelineGuard;
 use super::producer::{
-    consumer_appsrc, feed_from_appsink, ConsumerLink, Producer, ProducerLimits, Stamping,
+    consumer_appsrc, track_sink, ConsumerLink, Producer, ProducerLimits, Stamping,
 };
 use super::templates;
 use gst::prelude::*;
@@ -43,12 +43,12 @@ impl Bridge {
         let caps = gst::ElementFactory::make("capsfilter")
             .property("caps", target.caps())
             .build()?;
-        let sink = gst_app::AppSink::builder()
-            .name("sink")
-            .sync(false)
-            .async_(false)
-            .enable_last_sample(false)
-            .build();
+        let producer = Producer::new(target, limits);
+        let stamping = Stamping {
+            clock: None,
+            dts_is_pts: true,
+        };
+        let sink = track_sink("sink", &producer, stamping, 0);
         let mut chain: Vec<gst::Element> = vec![src.clone().upcast(), dec.upcast(), enc.upcast()];
         if target.is_video() {
             // Keep the encoder fed at a steady pace even when the source hiccups.
@@ -61,18 +61,9 @@ impl Bridge {
             );
         }
         chain.push(caps);
-        chain.push(sink.clone().upcast());
+        chain.push(sink.upcast());
         pipeline.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
-        let producer = Producer::new(target, limits);
-        feed_from_appsink(
-            &sink,
-            &producer,
-            Stamping {
-                clock: None,
-                dts_is_pts: true,
-            },
-        );
         // Keyframe requests from the bridge's own input decoder go to the source.
         let weak = Arc::downgrade(source);
         if let Some(pad) = src.static_pad("src") {

@@ -169,3 +169,34 @@ impl Drop for PipelineGuard {
         }
     }
 }
+
+/// Adds `chain` to `pipeline`, links it in order, starts it and feeds it from `pad` (a demuxer's or
+/// webrtcbin's new pad).
+pub fn attach_chain(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    chain: &[gst::Element],
+) -> anyhow::Result<()> {
+    let first = chain
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("empty chain"))?;
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
+    for e in chain {
+        e.sync_state_with_parent()?;
+    }
+    let sinkpad = first
+        .static_pad("sink")
+        .ok_or_else(|| anyhow::anyhow!("{} has no sink pad", first.name()))?;
+    pad.link(&sinkpad)?;
+    Ok(())
+}
+
+/// Sends a pad nobody wants into a fakesink: an unlinked pad would stop the whole pipeline with
+/// not-linked.
+pub fn discard_pad(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("async", false)
+        .build()?;
+    attach_chain(pipeline, pad, &[sink])
+}

@@ -440,6 +440,25 @@ pub struct Stamping {
     pub dts_is_pts: bool,
 }
 
+/// An appsink that hands its buffers to `producer` (see [`feed_from_appsink`]); `max_buffers` 0
+/// means unbounded.
+pub fn track_sink(
+    name: &str,
+    producer: &Arc<Producer>,
+    stamping: Stamping,
+    max_buffers: u32,
+) -> gst_app::AppSink {
+    let sink = gst_app::AppSink::builder()
+        .name(name)
+        .sync(false)
+        .async_(false)
+        .enable_last_sample(false)
+        .max_buffers(max_buffers)
+        .build();
+    feed_from_appsink(&sink, producer, stamping);
+    sink
+}
+
 /// Connects an ingest pipeline's appsink to a producer: buffers are re-stamped with their running
 /// time (so they mean the same in every pipeline on the shared clock) and handed over.
 pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>, stamping: Stamping) {

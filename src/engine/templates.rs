@@ -53,6 +53,12 @@ pub fn decoder(codec: Codec) -> anyhow::Result<gst::Bin> {
         .with_context(|| format!("pipelines/decode/{}.gst", codec.slug()))
 }
 
+/// A bin that decodes MP3 (which RTMP publishers may send; it is taken as AAC) to raw audio.
+pub fn mp3_decoder() -> anyhow::Result<gst::Bin> {
+    gst::parse::bin_from_description(include_str!("../../pipelines/decode/mp3.gst").trim(), true)
+        .context("pipelines/decode/mp3.gst")
+}
+
 /// A bin that encodes raw media to `codec` per its preset (ghost pads `sink` and `src`).
 pub fn encoder(codec: Codec) -> anyhow::Result<gst::Bin> {
     let p = preset(codec)?;
@@ -95,6 +101,7 @@ pub fn validate() -> anyhow::Result<()> {
         decoder(codec)?;
         encoder(codec)?;
     }
+    mp3_decoder()?;
     Ok(())
 }
 

@@ -4,8 +4,9 @@
 
 use super::flv;
 use crate::engine::media::Codec;
-use crate::engine::pipeline::{PipelineCounter, PipelineGuard};
-use crate::engine::producer::{feed_from_appsink, IngestClock, Producer, Stamping};
+use crate::engine::pipeline::{attach_chain, discard_pad, PipelineCounter, PipelineGuard};
+use crate::engine::producer::{track_sink, IngestClock, Producer, Stamping};
+use crate::engine::templates;
 use gst::prelude::*;
 use std::sync::Arc;
 
@@ -87,7 +88,7 @@ impl RtmpIngest {
                     // MP3: transcoded to AAC once here, so the stream has one audio codec.
                     let r = match audio.clone() {
                         Some(p) => link_mp3(&pipeline, pad, &p, clock.clone()),
-                        None => discard(&pipeline, pad),
+                        None => discard_pad(&pipeline, pad),
                     };
                     if let Err(e) = r {
                         tracing::warn!("could not link RTMP MP3 track: {e:#}");
@@ -105,7 +106,7 @@ impl RtmpIngest {
             };
             let r = match producer {
                 Some(p) => link(&pipeline, pad, codec, &p, clock.clone()),
-                None => discard(&pipeline, pad),
+                None => discard_pad(&pipeline, pad),
             };
             if let Err(e) = r {
                 tracing::warn!("could not link RTMP track {sname}: {e:#}");
@@ -129,60 +130,26 @@ impl RtmpIngest {
     }
 }
 
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> anyhow::Result<()> {
-    let sink = gst::ElementFactory::make("fakesink")
-        .property("async", false)
-        .build()?;
-    pipeline.add(&sink)?;
-    sink.sync_state_with_parent()?;
-    pad.link(
-        &sink
-            .static_pad("sink")
-            .ok_or_else(|| anyhow::anyhow!("fakesink has no pad"))?,
-    )?;
-    Ok(())
-}
-
 fn link_mp3(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     producer: &Arc<Producer>,
     clock: Arc<IngestClock>,
 ) -> anyhow::Result<()> {
-    let decode = gst::parse::bin_from_description(
-        "mpegaudioparse ! mpg123audiodec ! audioconvert ! audioresample",
-        true,
-    )?;
-    let encode = crate::engine::templates::encoder(Codec::Aac)?;
-    let sink = gst_app::AppSink::builder()
-        .name("mp3-sink")
-        .sync(false)
-        .async_(false)
-        .enable_last_sample(false)
-        .build();
-    feed_from_appsink(
-        &sink,
-        producer,
-        Stamping {
-            clock: Some(clock),
-            dts_is_pts: true,
-        },
-    );
+    let stamping = Stamping {
+        clock: Some(clock),
+        dts_is_pts: true,
+    };
     let filter = gst::ElementFactory::make("capsfilter")
         .property("caps", Codec::Aac.caps())
         .build()?;
-    let chain: [gst::Element; 4] = [decode.upcast(), encode.upcast(), filter, sink.upcast()];
-    pipeline.add_many(&chain)?;
-    gst::Element::link_many(&chain)?;
-    for e in &chain {
-        e.sync_state_with_parent()?;
-    }
-    pad.link(
-        &chain[0]
-            .static_pad("sink")
-            .ok_or_else(|| anyhow::anyhow!("decoder has no pad"))?,
-    )?;
-    Ok(())
+    let chain = [
+        templates::mp3_decoder()?.upcast(),
+        templates::encoder(Codec::Aac)?.upcast(),
+        filter,
+        track_sink("mp3-sink", producer, stamping, 0).upcast(),
+    ];
+    attach_chain(pipeline, pad, &chain)
 }
 
 fn link(
@@ -201,30 +168,10 @@ fn link(
     let filter = gst::ElementFactory::make("capsfilter")
         .property("caps", codec.caps())
         .build()?;
-    let sink = gst_app::AppSink::builder()
-        .name(format!("{}-sink", codec.slug()))
-        .sync(false)
-        .async_(false)
-        .enable_last_sample(false)
-        .build();
-    feed_from_appsink(
-        &sink,
-        producer,
-        Stamping {
-            clock: Some(clock),
-            dts_is_pts: false,
-        },
-    );
-    let chain = [parse, filter, sink.upcast()];
-    pipeline.add_many(&chain)?;
-    gst::Element::link_many(&chain)?;
-    for e in &chain {
-        e.sync_state_with_parent()?;
-    }
-    pad.link(
-        &chain[0]
-            .static_pad("sink")
-            .ok_or_else(|| anyhow::anyhow!("parser has no pad"))?,
-    )?;
-    Ok(())
+    let stamping = Stamping {
+        clock: Some(clock),
+        dts_is_pts: false,
+    };
+    let sink = track_sink(&format!("{}-sink", codec.slug()), producer, stamping, 0);
+    attach_chain(pipeline, pad, &[parse, filter, sink.upcast()])
 }

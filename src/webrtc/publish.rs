@@ -7,7 +7,8 @@ use super::sdp::{Kind, OfferedCodec, OfferedMedia, TWCC_URI};
 use crate::config::IceConfig;
 use crate::engine::media::Codec;
 use crate::engine::pipeline::PipelineGuard;
-use crate::engine::producer::{feed_from_appsink, Producer, Stamping};
+use crate::engine::pipeline::{attach_chain, discard_pad};
+use crate::engine::producer::{track_sink, Producer, Stamping};
 use gst::prelude::*;
 use std::sync::Arc;
 
@@ -117,27 +118,13 @@ pub fn build(
             }
         };
         if !linked {
-            // An unlinked pad would stop the whole pipeline with not-linked.
-            discard(&pipeline, pad);
+            if let Err(e) = discard_pad(&pipeline, pad) {
+                tracing::warn!("could not discard an unwanted track: {e:#}");
+            }
         }
     });
     pipeline.set_state(gst::State::Playing)?;
     Ok(Ingest { guard, webrtcbin })
-}
-
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) {
-    let Ok(sink) = gst::ElementFactory::make("fakesink")
-        .property("async", false)
-        .build()
-    else {
-        return;
-    };
-    if pipeline.add(&sink).is_ok() {
-        let _ = sink.sync_state_with_parent();
-        if let Some(sp) = sink.static_pad("sink") {
-            let _ = pad.link(&sp);
-        }
-    }
 }
 
 fn link_track(
@@ -166,30 +153,10 @@ fn link_track(
             .property("caps", codec.caps())
             .build()?,
     );
-    let sink = gst_app::AppSink::builder()
-        .name(format!("{}-sink", codec.slug()))
-        .sync(false)
-        .async_(false)
-        .enable_last_sample(false)
-        .max_buffers(64)
-        .build();
-    feed_from_appsink(
-        &sink,
-        producer,
-        Stamping {
-            clock: None,
-            dts_is_pts: true,
-        },
-    );
-    chain.push(sink.upcast());
-    pipeline.add_many(&chain)?;
-    gst::Element::link_many(&chain)?;
-    for e in &chain {
-        e.sync_state_with_parent()?;
-    }
-    let sinkpad = chain[0]
-        .static_pad("sink")
-        .ok_or_else(|| anyhow::anyhow!("depayloader has no sink pad"))?;
-    pad.link(&sinkpad)?;
-    Ok(())
+    let stamping = Stamping {
+        clock: None,
+        dts_is_pts: true,
+    };
+    chain.push(track_sink(&format!("{}-sink", codec.slug()), producer, stamping, 64).upcast());
+    attach_chain(pipeline, pad, &chain)
 }
