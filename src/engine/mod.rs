@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::webrtc::{self, sdp, PeerState};
 use bridge::Bridge;
 
-use producer::{Producer, ProducerLimits};
+use producer::ProducerLimits;
 use registry::{Registry, SessionEntry, StreamEntry};
 use serde_json::Value;
 
@@ -240,22 +240,14 @@ impl Engine {
         let plan =
             webrtc::publish::IngestPlan::from_offer(&offer).ok_or(EngineError::NoCommonCodecs)?;
         let limits = self.inner.limits;
-        let media = Arc::new(StreamMedia {
-            name: req.name.clone(),
-            video: plan
-                .video
-                .as_ref()
-                .map(|(c, _)| Producer::new(c.codec, limits)),
-            audio: plan
-                .audio
-                .as_ref()
-                .map(|(c, _)| Producer::new(c.codec, limits)),
-            bridges: Mutex::default(),
-            rtmp_out: Mutex::default(),
-            may_reorder: false,
+        let media = StreamMedia::new(
+            &req.name,
+            plan.video.as_ref().map(|(c, _)| c.codec),
+            plan.audio.as_ref().map(|(c, _)| c.codec),
+            false,
             limits,
-            pipelines: self.inner.pipelines.clone(),
-        });
+            self.inner.pipelines.clone(),
+        );
         let info = StreamInfo::new(&req, true, &media, "WebRTC");
         {
             let mut reg = self.registry();

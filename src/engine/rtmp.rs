@@ -3,13 +3,11 @@
 
 use super::handles::IngestKind;
 use super::media::Codec;
-use super::producer::Producer;
 use super::registry::{SessionEntry, StreamEntry};
 use super::{
     notify, short, valid_name, Engine, EngineError, MediaEvent, MediaRequest, PlayHandle,
     PublishHandle, StreamInfo, StreamMedia, StreamStatus,
 };
-use std::sync::{Arc, Mutex};
 
 impl Engine {
     /// Registers an RTMP publisher (H.264 + AAC) and starts its ingest pipeline.
@@ -46,16 +44,14 @@ impl Engine {
                 }
                 Some(_) => return Err(EngineError::NameInUse),
                 None => {
-                    let media = Arc::new(StreamMedia {
-                        name: req.name.clone(),
-                        video: Some(Producer::new(Codec::H264, limits)),
-                        audio: Some(Producer::new(Codec::Aac, limits)),
-                        bridges: Mutex::default(),
-                        rtmp_out: Mutex::default(),
-                        may_reorder: true,
+                    let media = StreamMedia::new(
+                        &req.name,
+                        Some(Codec::H264),
+                        Some(Codec::Aac),
+                        true,
                         limits,
-                        pipelines: self.inner.pipelines.clone(),
-                    });
+                        self.inner.pipelines.clone(),
+                    );
                     reg.streams.insert(
                         req.name.clone(),
                         StreamEntry {

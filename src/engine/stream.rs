@@ -24,6 +24,28 @@ pub struct StreamMedia {
 }
 
 impl StreamMedia {
+    /// A stream with these source tracks, in `codec`s, nothing derived yet. `may_reorder`: the
+    /// source may send B-frames (checked before WebRTC viewers are given its video).
+    pub(super) fn new(
+        name: &str,
+        video: Option<Codec>,
+        audio: Option<Codec>,
+        may_reorder: bool,
+        limits: ProducerLimits,
+        pipelines: pipeline::PipelineCounter,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.to_owned(),
+            video: video.map(|c| Producer::new(c, limits)),
+            audio: audio.map(|c| Producer::new(c, limits)),
+            bridges: Mutex::default(),
+            rtmp_out: Mutex::default(),
+            may_reorder,
+            limits,
+            pipelines,
+        })
+    }
+
     /// The source track of a kind.
     pub fn track(&self, video: bool) -> Option<&Arc<Producer>> {
         if video {
