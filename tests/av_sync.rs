@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use streamgate::client::{self, TestPlayer, WcsConnection};
 use streamgate::engine::media::Codec;
@@ -46,41 +45,20 @@ async fn drift(player: &TestPlayer) -> (f64, f64) {
 async fn bridged_audio_stays_with_its_video() {
     let app = common::start(common::config()).await;
     let (http, rtmp) = (app.http_addr, app.rtmp_addr);
-    let mut publisher = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=48000",
-        ])
-        .args([
-            "-t",
-            "60",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args([
-            "-c:a",
-            "aac",
-            "-f",
-            "flv",
-            &format!("rtmp://{rtmp}/live/bridged"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ffmpeg runs");
+    let encode = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+    ];
+    let url = format!("rtmp://{rtmp}/live/bridged");
+    let mut publisher = common::ffmpeg_live("320x240", 48000, 60, &encode, &url);
     common::eventually(T, "stream published", || async move {
         common::http(
             http,

@@ -13,21 +13,12 @@ use streamgate::engine::media::Codec;
 const T: Duration = Duration::from_secs(20);
 
 fn ffmpeg_publish(url: &str, seconds: u32) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        // veryfast keeps B-frames (ultrafast would not): what OBS and x264 usually send.
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "60", "-pix_fmt", "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg runs")
+    // veryfast keeps B-frames (ultrafast would not): what OBS and x264 usually send.
+    let encode = [
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "60", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "96k",
+    ];
+    common::ffmpeg_live("640x360", 48000, seconds, &encode, url)
 }
 
 /// Reads `seconds` of an RTMP stream with ffmpeg; returns (video frames, audio frames, stderr).
@@ -427,41 +418,27 @@ async fn a_player_that_stops_reading_is_cut_back_and_harms_no_one() {
     let (http, rtmp) = (app.http_addr, app.rtmp_addr);
     let url = format!("rtmp://{rtmp}/live/fast");
     // About 1 MB/s, so a stalled reader fills every kernel buffer within seconds.
-    let mut publisher = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=48000",
-        ])
-        .args([
-            "-t",
-            "60",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-b:v",
-            "8M",
-            "-minrate",
-            "8M",
-            "-maxrate",
-            "8M",
-            "-bufsize",
-            "1M",
-        ])
-        .args([
-            "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", &url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ffmpeg runs");
+    let encode = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-b:v",
+        "8M",
+        "-minrate",
+        "8M",
+        "-maxrate",
+        "8M",
+        "-bufsize",
+        "1M",
+        "-g",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+    ];
+    let mut publisher = common::ffmpeg_live("640x360", 48000, 60, &encode, &url);
     wait_stream(http, "fast").await;
     let stalled = stalled_player(rtmp, "fast").await;
     // While it stalls, a normal viewer reads the stream at full rate...
@@ -496,35 +473,21 @@ async fn mp3_audio_is_taken_as_aac() {
     let app = common::start(common::config()).await;
     let (http, rtmp) = (app.http_addr, app.rtmp_addr);
     let url = format!("rtmp://{rtmp}/live/mp3");
-    let mut publisher = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=44100",
-        ])
-        .args([
-            "-t",
-            "30",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-f", "flv", &url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ffmpeg runs");
+    let encode = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "128k",
+    ];
+    let mut publisher = common::ffmpeg_live("640x360", 44100, 30, &encode, &url);
     wait_stream(http, "mp3").await;
     let (video, audio, err) = ffmpeg_read(url, 3).await;
     assert!(

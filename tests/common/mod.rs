@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use streamgate::config::Config;
 
@@ -117,4 +118,31 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// An ffmpeg publisher of a live test pattern (`size`, 30 fps) and a 440 Hz tone at `audio_rate`,
+/// for `seconds`, encoded with `encode` (codec options for both tracks) and sent as FLV to `url`.
+pub fn ffmpeg_live(size: &str, audio_rate: u32, seconds: u32, encode: &[&str], url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:sample_rate={audio_rate}"),
+        ])
+        .args(["-t", &seconds.to_string()])
+        .args(encode)
+        .args(["-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs")
 }
