@@ -6,7 +6,7 @@ mod common;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use streamgate::client::{self, PublishOptions, WcsConnection};
+use streamgate::client::PublishOptions;
 use streamgate::engine::media::Codec;
 
 const T: Duration = Duration::from_secs(15);
@@ -16,29 +16,8 @@ async fn rest_against_a_live_stream() {
     let app = common::start(common::config()).await;
     let addr = app.http_addr;
     let url = common::ws_url(addr);
-    let mut pc = WcsConnection::connect(&url).await.unwrap();
-    let publisher = client::publish(&mut pc, "rest", &PublishOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        pc.wait_status(&publisher.media_session_id, T)
-            .await
-            .unwrap()["status"],
-        "PUBLISHING"
-    );
-    let mut vc = WcsConnection::connect(&url).await.unwrap();
-    let player = client::play(
-        &mut vc,
-        "rest",
-        &[Codec::H264],
-        &["127.0.0.1".parse().unwrap()],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        vc.wait_status(&player.media_session_id, T).await.unwrap()["status"],
-        "PLAYING"
-    );
+    let (mut pc, publisher) = common::publishing(&url, "rest", &PublishOptions::default()).await;
+    let (mut vc, player) = common::playing(&url, "rest", &[Codec::H264]).await;
     player.wait_frames(10, T).await.unwrap();
 
     // find_all lists the publisher and the viewer with WCS's fields.

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use streamgate::client::{self, PublishOptions, WcsConnection};
+use streamgate::client::PublishOptions;
 use streamgate::engine::media::Codec;
 
 const T: Duration = Duration::from_secs(15);
@@ -51,29 +51,8 @@ async fn sigterm_tells_clients_and_exits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let url = common::ws_url(addr);
-    let mut pc = WcsConnection::connect(&url).await.unwrap();
-    let publisher = client::publish(&mut pc, "bye", &PublishOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        pc.wait_status(&publisher.media_session_id, T)
-            .await
-            .unwrap()["status"],
-        "PUBLISHING"
-    );
-    let mut vc = WcsConnection::connect(&url).await.unwrap();
-    let player = client::play(
-        &mut vc,
-        "bye",
-        &[Codec::H264],
-        &["127.0.0.1".parse().unwrap()],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        vc.wait_status(&player.media_session_id, T).await.unwrap()["status"],
-        "PLAYING"
-    );
+    let (mut pc, publisher) = common::publishing(&url, "bye", &PublishOptions::default()).await;
+    let (mut vc, player) = common::playing(&url, "bye", &[Codec::H264]).await;
 
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -146,3 +146,50 @@ pub fn ffmpeg_live(size: &str, audio_rate: u32, seconds: u32, encode: &[&str], u
         .spawn()
         .expect("ffmpeg runs")
 }
+
+/// Connects and publishes a test pattern as `name`; returns once the server says PUBLISHING.
+pub async fn publishing(
+    url: &str,
+    name: &str,
+    opts: &streamgate::client::PublishOptions,
+) -> (
+    streamgate::client::WcsConnection,
+    streamgate::client::TestPublisher,
+) {
+    let mut c = streamgate::client::WcsConnection::connect(url)
+        .await
+        .unwrap();
+    let p = streamgate::client::publish(&mut c, name, opts)
+        .await
+        .unwrap();
+    let st = c
+        .wait_status(&p.media_session_id, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert_eq!(st["status"], "PUBLISHING", "{st}");
+    (c, p)
+}
+
+/// Connects and plays `name` over 127.0.0.1 with decoding; returns once the server says PLAYING.
+pub async fn playing(
+    url: &str,
+    name: &str,
+    codecs: &[streamgate::engine::media::Codec],
+) -> (
+    streamgate::client::WcsConnection,
+    streamgate::client::TestPlayer,
+) {
+    let mut c = streamgate::client::WcsConnection::connect(url)
+        .await
+        .unwrap();
+    let lo = ["127.0.0.1".parse().unwrap()];
+    let p = streamgate::client::play(&mut c, name, codecs, &lo)
+        .await
+        .unwrap();
+    let st = c
+        .wait_status(&p.media_session_id, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert_eq!(st["status"], "PLAYING", "{st}");
+    (c, p)
+}
