@@ -37,6 +37,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State for a server with `config`, before it listens (also what fuzz targets and tests drive
+    /// the router with). `stop` flips to true when the server stops.
+    pub fn new(config: Config, node_id: String, stop: watch::Receiver<bool>) -> Self {
+        Self {
+            engine: Engine::new(config),
+            sessions: Sessions::default(),
+            shutdown: stop,
+            node_id,
+            whip: Default::default(),
+            rooms: Default::default(),
+            pulls: Default::default(),
+        }
+    }
+
     /// The rooms, locked (never held across an await).
     pub fn rooms_lock(&self) -> std::sync::MutexGuard<'_, crate::rooms::Rooms> {
         match self.rooms.lock() {
@@ -133,15 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .with_context(|| format!("binding RTMP listener on {}", config.rtmp))?;
     let rtmp_addr = rtmp_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState {
-        engine: Engine::new(config),
-        sessions: Sessions::default(),
-        shutdown: stop_rx.clone(),
-        node_id: format!("streamgate@{http_addr}"),
-        whip: Default::default(),
-        rooms: Default::default(),
-        pulls: Default::default(),
-    };
+    let state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx.clone());
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = stop_rx;
     let server = tokio::spawn(async move {
