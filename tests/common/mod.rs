@@ -193,3 +193,41 @@ pub async fn playing(
     assert_eq!(st["status"], "PLAYING", "{st}");
     (c, p)
 }
+
+/// Connects to an RTMP server and completes the handshake as a client; returns the socket and
+/// any bytes the server sent after its part of the handshake (the start of the session).
+pub async fn rtmp_handshake(addr: SocketAddr) -> (tokio::net::TcpStream, Vec<u8>) {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut hs = Handshake::new(PeerType::Client);
+    let c0c1 = hs.generate_outbound_p0_and_p1().expect("C0+C1");
+    s.write_all(&c0c1).await.expect("write C0+C1");
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).await.expect("read handshake");
+        assert!(n > 0, "server closed during the handshake");
+        match hs.process_bytes(&buf[..n]).expect("valid handshake") {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                s.write_all(&response_bytes).await.expect("write handshake")
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                s.write_all(&response_bytes).await.expect("write C2");
+                return (s, remaining_bytes);
+            }
+        }
+    }
+}
+
+/// A browser-like publish offer: valid SDP with ICE credentials and a fingerprint, but no peer
+/// behind it, so it negotiates and then never connects.
+pub const LONELY_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n\
+a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n\
+a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n\
+a=setup:actpass\r\na=mid:1\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n";

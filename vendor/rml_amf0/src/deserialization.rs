@@ -9,6 +9,12 @@ use std::collections::HashMap;
 use std::io::Read;
 use Amf0Value;
 
+/// Most objects and arrays one value may be nested in.  Parsing recurses once per level, so
+/// without a bound a few kilobytes of nested array markers from a peer would overflow the stack
+/// (which aborts the process rather than failing one connection).  Real encoders nest a few
+/// levels at most.
+const MAX_NESTING_DEPTH: usize = 64;
+
 struct ObjectProperty {
     label: String,
     value: Amf0Value,
@@ -19,7 +25,7 @@ pub fn deserialize<R: Read>(bytes: &mut R) -> Result<Vec<Amf0Value>, Amf0Deseria
     let mut results = vec![];
 
     loop {
-        match read_next_value(bytes)? {
+        match read_next_value(bytes, 0)? {
             Some(x) => results.push(x),
             None => break,
         };
@@ -28,7 +34,10 @@ pub fn deserialize<R: Read>(bytes: &mut R) -> Result<Vec<Amf0Value>, Amf0Deseria
     Ok(results)
 }
 
-fn read_next_value<R: Read>(bytes: &mut R) -> Result<Option<Amf0Value>, Amf0DeserializationError> {
+fn read_next_value<R: Read>(
+    bytes: &mut R,
+    depth: usize,
+) -> Result<Option<Amf0Value>, Amf0DeserializationError> {
     let mut buffer: [u8; 1] = [0];
     let bytes_read = bytes.read(&mut buffer)?;
 
@@ -45,12 +54,22 @@ fn read_next_value<R: Read>(bytes: &mut R) -> Result<Option<Amf0Value>, Amf0Dese
         markers::NULL_MARKER => parse_null().map(Some),
         markers::UNDEFINED_MARKER => parse_undefined().map(Some),
         markers::NUMBER_MARKER => parse_number(bytes).map(Some),
-        markers::OBJECT_MARKER => parse_object(bytes).map(Some),
-        markers::ECMA_ARRAY_MARKER => parse_ecma_array(bytes).map(Some),
+        markers::OBJECT_MARKER => parse_object(bytes, nested(depth)?).map(Some),
+        markers::ECMA_ARRAY_MARKER => parse_ecma_array(bytes, nested(depth)?).map(Some),
         markers::STRING_MARKER => parse_string(bytes).map(Some),
-        markers::STRICT_ARRAY_MARKER => parse_strict_array(bytes).map(Some),
+        markers::STRICT_ARRAY_MARKER => parse_strict_array(bytes, nested(depth)?).map(Some),
         _ => Err(Amf0DeserializationError::UnknownMarker { marker: buffer[0] }),
     }
+}
+
+/// The depth of a value inside one at `depth`, if that is still allowed.
+fn nested(depth: usize) -> Result<usize, Amf0DeserializationError> {
+    if depth >= MAX_NESTING_DEPTH {
+        return Err(Amf0DeserializationError::TooDeeplyNested {
+            max_depth: MAX_NESTING_DEPTH,
+        });
+    }
+    Ok(depth + 1)
 }
 
 fn parse_number<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0DeserializationError> {
@@ -81,17 +100,21 @@ fn parse_bool<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0DeserializationEr
 fn parse_string<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0DeserializationError> {
     let length = bytes.read_u16::<BigEndian>()?;
     let mut buffer: Vec<u8> = vec![0_u8; length as usize];
-    bytes.read(&mut buffer)?;
+    // read_exact: a string cut short by the end of the data is an error, not zero padding.
+    bytes.read_exact(&mut buffer)?;
 
     let value = String::from_utf8(buffer)?;
     Ok(Amf0Value::Utf8String(value))
 }
 
-fn parse_object<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0DeserializationError> {
+fn parse_object<R: Read>(
+    bytes: &mut R,
+    depth: usize,
+) -> Result<Amf0Value, Amf0DeserializationError> {
     let mut properties = HashMap::new();
 
     loop {
-        match parse_object_property(bytes)? {
+        match parse_object_property(bytes, depth)? {
             Some(property) => properties.insert(property.label, property.value),
             None => break,
         };
@@ -101,7 +124,10 @@ fn parse_object<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0Deserialization
     Ok(deserialized_value)
 }
 
-fn parse_ecma_array<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0DeserializationError> {
+fn parse_ecma_array<R: Read>(
+    bytes: &mut R,
+    depth: usize,
+) -> Result<Amf0Value, Amf0DeserializationError> {
     // An ECMA array is an array of values indexed via strings instead of numeric indexes (so
     // essentially a hash map).  It seems functionally equivalent to an object so for simplicity
     // treat it as such.
@@ -113,15 +139,18 @@ fn parse_ecma_array<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0Deserializa
     // like we can ignore the associative count and just read exactly as we would an object.
 
     let _associative_count = bytes.read_u32::<BigEndian>()?;
-    parse_object(bytes)
+    parse_object(bytes, depth)
 }
 
-fn parse_strict_array<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0DeserializationError> {
+fn parse_strict_array<R: Read>(
+    bytes: &mut R,
+    depth: usize,
+) -> Result<Amf0Value, Amf0DeserializationError> {
     let _array_count = bytes.read_u32::<BigEndian>()?;
     let mut values: Vec<Amf0Value> = Vec::new();
 
     for _ in 0.._array_count {
-        match read_next_value(bytes)? {
+        match read_next_value(bytes, depth)? {
             Some(value) => {
                 values.push(value);
             }
@@ -134,6 +163,7 @@ fn parse_strict_array<R: Read>(bytes: &mut R) -> Result<Amf0Value, Amf0Deseriali
 
 fn parse_object_property<R: Read>(
     bytes: &mut R,
+    depth: usize,
 ) -> Result<Option<ObjectProperty>, Amf0DeserializationError> {
     let label_length = bytes.read_u16::<BigEndian>()?;
     if label_length == 0 {
@@ -148,11 +178,11 @@ fn parse_object_property<R: Read>(
     }
 
     let mut label_buffer = vec![0; label_length as usize];
-    bytes.read(&mut label_buffer)?;
+    bytes.read_exact(&mut label_buffer)?;
 
     let label = String::from_utf8(label_buffer)?;
 
-    match read_next_value(bytes)? {
+    match read_next_value(bytes, depth)? {
         None => Err(Amf0DeserializationError::UnexpectedEof),
         Some(property_value) => Ok(Some(ObjectProperty {
             label,
@@ -169,6 +199,56 @@ mod tests {
     use markers;
     use std::collections::HashMap;
     use std::io::Cursor;
+
+    #[test]
+    fn deeply_nested_values_are_an_error_not_a_stack_overflow() {
+        // 100,000 nested strict arrays of one element: about 500 KB that used to recurse until
+        // the stack ran out.  A small stack makes an unbounded recursion fail fast here.
+        let mut vector = vec![];
+        for _ in 0..100_000 {
+            vector.push(markers::STRICT_ARRAY_MARKER);
+            vector.write_u32::<BigEndian>(1).unwrap();
+        }
+        vector.push(markers::NULL_MARKER);
+        let objects: Vec<u8> = (0..100_000)
+            .flat_map(|_| vec![markers::OBJECT_MARKER, 0, 1, b'a'])
+            .collect();
+        let result = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let arrays = deserialize(&mut Cursor::new(vector));
+                let objects = deserialize(&mut Cursor::new(objects));
+                (arrays.is_err(), objects.is_err())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(result, (true, true));
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_read() {
+        let mut vector = vec![];
+        for _ in 0..64 {
+            vector.push(markers::STRICT_ARRAY_MARKER);
+            vector.write_u32::<BigEndian>(1).unwrap();
+        }
+        vector.push(markers::NULL_MARKER);
+        let result = deserialize(&mut Cursor::new(vector)).unwrap();
+        let mut expected = Amf0Value::Null;
+        for _ in 0..64 {
+            expected = Amf0Value::StrictArray(vec![expected]);
+        }
+        assert_eq!(result, vec![expected]);
+    }
+
+    #[test]
+    fn truncated_string_is_an_error() {
+        let mut vector = vec![markers::STRING_MARKER];
+        vector.write_u16::<BigEndian>(10).unwrap();
+        vector.extend_from_slice(b"abc");
+        assert!(deserialize(&mut Cursor::new(vector)).is_err());
+    }
 
     #[test]
     fn can_deserialize_strict_array() {

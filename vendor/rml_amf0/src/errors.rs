@@ -21,6 +21,10 @@ pub enum Amf0DeserializationError {
     #[error("Hit end of the byte buffer but was expecting more data")]
     UnexpectedEof,
 
+    /// Objects and arrays were nested deeper than the deserializer follows.
+    #[error("Values nested deeper than {max_depth} levels")]
+    TooDeeplyNested { max_depth: usize },
+
     /// An I/O Error occurred while reading the data buffer
     #[error("Failed to read byte buffer: {0}")]
     BufferReadError(#[from] io::Error),

@@ -20,6 +20,16 @@ pub enum ChunkDeserializationError {
     #[error("Requested an invalid max chunk size of {chunk_size}.  The largest chunk size possible is 2147483647")]
     InvalidMaxChunkSize { chunk_size: usize },
 
+    /// A chunk stream held more payload than its message length announces.  The deserializer
+    /// keeps this from happening; the error stands in for what would otherwise be an arithmetic
+    /// overflow on a length the peer controls.
+    #[error("Chunk stream {csid} holds {received} bytes of a {message_length} byte message")]
+    PayloadOverrun {
+        csid: u32,
+        message_length: u32,
+        received: usize,
+    },
+
     /// An I/O error occurred while reading the input buffer
     #[error("{0}")]
     Io(#[from] io::Error),

@@ -1,6 +1,6 @@
 use super::chunk_header::{ChunkHeader, ChunkHeaderFormat};
 use byteorder::{BigEndian, LittleEndian, ReadBytesExt};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use chunk_io::ChunkDeserializationError;
 use messages::MessagePayload;
 use std::cmp::min;
@@ -10,6 +10,11 @@ use std::mem;
 
 const INITIAL_MAX_CHUNK_SIZE: usize = 128;
 const MAX_INITIAL_TIMESTAMP: u32 = 16777215;
+
+/// Most payload capacity reserved ahead of the bytes that arrived.  The message length comes from
+/// the peer, and every chunk stream may hold a partial message, so reserving the announced
+/// length in full would let a peer claim gigabytes with a few small chunks.
+const MAX_PAYLOAD_RESERVE: usize = 64 * 1024;
 
 /// Allows deserializing bytes representing RTMP chunks into RTMP message payloads.
 ///
@@ -25,6 +30,10 @@ pub struct ChunkDeserializer {
     current_payload_data: BytesMut,
     buffer: BytesMut,
     previous_headers: HashMap<u32, ChunkHeader>,
+    /// Messages still being assembled, by chunk stream id.  Chunks of different chunk streams
+    /// may interleave (RTMP spec 5.3.2.2: audio chunks between the chunks of a large video
+    /// message), so each chunk stream assembles its own message.
+    partial_payloads: HashMap<u32, BytesMut>,
 }
 
 enum ParsedValue<T> {
@@ -61,6 +70,7 @@ impl ChunkDeserializer {
             current_stage: ParseStage::Csid,
             buffer: BytesMut::with_capacity(4096),
             previous_headers: HashMap::new(),
+            partial_payloads: HashMap::new(),
             current_payload: MessagePayload::new(),
             current_payload_data: BytesMut::new(),
         }
@@ -181,7 +191,8 @@ impl ChunkDeserializer {
     /// This method should almost always be called only in reaction to receiving a `SetChunkSize`
     /// message from the other end.
     pub fn set_max_chunk_size(&mut self, new_size: usize) -> Result<(), ChunkDeserializationError> {
-        if new_size > 2147483647 {
+        // A chunk size of 0 is invalid (RTMP spec 5.4.1: at least 1) and would never finish a message.
+        if new_size == 0 || new_size > 2147483647 {
             return Err(ChunkDeserializationError::InvalidMaxChunkSize {
                 chunk_size: new_size,
             });
@@ -219,6 +230,9 @@ impl ChunkDeserializer {
                 Some(header) => header,
             },
         };
+
+        // Continue the message this chunk stream was assembling, if any.
+        self.current_payload_data = self.partial_payloads.remove(&csid).unwrap_or_default();
 
         let _ = self.buffer.split_to(next_index as usize);
         self.current_stage = ParseStage::InitialTimestamp;
@@ -285,6 +299,19 @@ impl ChunkDeserializer {
             let bytes = self.buffer.split_to(3);
             let mut cursor = Cursor::new(bytes);
             length = cursor.read_u24::<BigEndian>()?;
+        }
+
+        // A header announcing a different length starts a new message, so what was assembled of
+        // the old one on this chunk stream is dropped (as ffmpeg does) instead of being overrun.
+        let previous_length = match self.current_header_format {
+            ChunkHeaderFormat::Full => self
+                .previous_headers
+                .get(&self.current_header.chunk_stream_id)
+                .map(|header| header.message_length),
+            _ => Some(self.current_header.message_length),
+        };
+        if previous_length != Some(length) {
+            self.current_payload_data.clear();
         }
 
         self.current_header.message_length = length;
@@ -354,8 +381,9 @@ impl ChunkDeserializer {
             self.current_header.timestamp.set(timestamp);
         } else if self.current_payload_data.len() == 0 {
             // Since we already added the MAX_INITIAL_TIMESTAMP to the timestamp, only add the delta difference
+            // (wrapping: the field comes from the peer and may be below 0xffffff; RTMP time wraps)
             self.current_header.timestamp =
-                self.current_header.timestamp + (timestamp - MAX_INITIAL_TIMESTAMP);
+                self.current_header.timestamp + timestamp.wrapping_sub(MAX_INITIAL_TIMESTAMP);
         }
 
         self.current_stage = ParseStage::MessagePayload;
@@ -366,12 +394,21 @@ impl ChunkDeserializer {
         &mut self,
         message_to_return: &mut Option<MessagePayload>,
     ) -> Result<ParseStageResult, ChunkDeserializationError> {
-        let mut length = self.current_header.message_length as usize;
+        let message_length = self.current_header.message_length as usize;
         let current_payload_length = self.current_payload_data.len();
-        let remaining_bytes = length - current_payload_length;
-        if length > self.max_chunk_size as usize {
-            length = min(remaining_bytes, self.max_chunk_size as usize);
-        }
+        let remaining_bytes = match message_length.checked_sub(current_payload_length) {
+            Some(remaining) => remaining,
+            None => {
+                return Err(ChunkDeserializationError::PayloadOverrun {
+                    csid: self.current_header.chunk_stream_id,
+                    message_length: self.current_header.message_length,
+                    received: current_payload_length,
+                })
+            }
+        };
+        // A chunk carries at most the chunk size, and never more than the message still needs
+        // (the chunk size may change while a message is being assembled).
+        let length = min(remaining_bytes, self.max_chunk_size);
 
         if self.buffer.len() < length {
             return Ok(ParseStageResult::NotEnoughBytes);
@@ -382,11 +419,10 @@ impl ChunkDeserializer {
         self.current_payload.message_stream_id = self.current_header.message_stream_id;
 
         // Make sure the we have enough capacity for the whole message data.  This
-        // helps with performance when there are smaller chunk sizes.
-        if remaining_bytes > self.current_payload_data.remaining_mut() {
-            let capacity_needed = remaining_bytes - self.current_payload_data.remaining_mut();
-            self.current_payload_data.reserve(capacity_needed);
-        }
+        // helps with performance when there are smaller chunk sizes.  (`remaining_mut()` is
+        // `usize::MAX - len` since bytes 1.0, so `reserve` is what sizes the buffer now.)
+        self.current_payload_data
+            .reserve(min(remaining_bytes, MAX_PAYLOAD_RESERVE));
 
         let bytes = self.buffer.split_to(length as usize);
         self.current_payload_data.extend_from_slice(&bytes[..]);
@@ -398,6 +434,11 @@ impl ChunkDeserializer {
 
             let payload = mem::replace(&mut self.current_payload, MessagePayload::new());
             *message_to_return = Some(payload)
+        } else {
+            // The rest of this message comes in later chunks of the same chunk stream.
+            let partial = mem::replace(&mut self.current_payload_data, BytesMut::new());
+            self.partial_payloads
+                .insert(self.current_header.chunk_stream_id, partial);
         }
 
         // This completes the current chunk, so cycle the header into the map and start a new one
@@ -999,6 +1040,108 @@ mod tests {
             &[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07],
             "Incorrect payload data"
         );
+    }
+
+    #[test]
+    fn interleaved_chunk_streams_each_assemble_their_own_message() {
+        // A 1,000 byte message on csid 5 of which only the first chunk arrived, then a complete
+        // 10 byte message on csid 6: this used to panic with "attempt to subtract with overflow"
+        // (debug) or "capacity overflow" (release), since both streams shared one payload buffer.
+        let long_payload: Vec<u8> = (0..1000).map(|i| i as u8).collect();
+        let short_payload = [0xaa_u8; 10];
+        let long_bytes = form_type_0_chunk(5, 0, 1, 9, &long_payload, INITIAL_MAX_CHUNK_SIZE);
+        let first_chunk = &long_bytes[..12 + INITIAL_MAX_CHUNK_SIZE];
+        let rest = &long_bytes[12 + INITIAL_MAX_CHUNK_SIZE..];
+        let short_bytes = form_type_0_chunk(6, 7, 1, 8, &short_payload, INITIAL_MAX_CHUNK_SIZE);
+
+        let mut deserializer = ChunkDeserializer::new();
+        assert_eq!(deserializer.get_next_message(first_chunk).unwrap(), None);
+        let short = deserializer
+            .get_next_message(&short_bytes)
+            .unwrap()
+            .unwrap();
+        assert_eq!(short.type_id, 8, "Incorrect short type id");
+        assert_eq!(
+            short.timestamp,
+            RtmpTimestamp::new(7),
+            "Incorrect short timestamp"
+        );
+        assert_eq!(&short.data[..], &short_payload[..], "Incorrect short data");
+
+        let long = deserializer.get_next_message(rest).unwrap().unwrap();
+        assert_eq!(long.type_id, 9, "Incorrect long type id");
+        assert_eq!(&long.data[..], &long_payload[..], "Incorrect long data");
+        assert_eq!(deserializer.get_next_message(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_new_length_on_a_chunk_stream_starts_a_new_message() {
+        let long_payload = [1_u8; 300];
+        let long_bytes = form_type_0_chunk(5, 0, 1, 9, &long_payload, INITIAL_MAX_CHUNK_SIZE);
+        let short_payload = [2_u8; 20];
+        let short_bytes = form_type_0_chunk(5, 0, 1, 9, &short_payload, INITIAL_MAX_CHUNK_SIZE);
+
+        let mut deserializer = ChunkDeserializer::new();
+        assert_eq!(
+            deserializer
+                .get_next_message(&long_bytes[..12 + INITIAL_MAX_CHUNK_SIZE])
+                .unwrap(),
+            None
+        );
+        let short = deserializer
+            .get_next_message(&short_bytes)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&short.data[..], &short_payload[..], "Incorrect data");
+    }
+
+    #[test]
+    fn chunk_size_growing_mid_message_does_not_overrun_it() {
+        let payload: Vec<u8> = (0..200).map(|i| i as u8).collect();
+        let bytes = form_type_0_chunk(5, 0, 1, 9, &payload, INITIAL_MAX_CHUNK_SIZE);
+        let (first, rest) = bytes.split_at(12 + INITIAL_MAX_CHUNK_SIZE);
+
+        let mut deserializer = ChunkDeserializer::new();
+        assert_eq!(deserializer.get_next_message(first).unwrap(), None);
+        deserializer.set_max_chunk_size(4096).unwrap();
+        let message = deserializer.get_next_message(rest).unwrap().unwrap();
+        assert_eq!(&message.data[..], &payload[..], "Incorrect data");
+    }
+
+    #[test]
+    fn extended_timestamp_below_the_threshold_on_a_delta_header_wraps() {
+        let first = form_type_0_chunk(5, 10, 1, 9, &[1], INITIAL_MAX_CHUNK_SIZE);
+        // A type 1 header with the 0xffffff marker, then an extended field of 0.
+        let mut second = vec![0x45, 0xff, 0xff, 0xff, 0x00, 0x00, 0x01, 0x09];
+        second.extend_from_slice(&[0, 0, 0, 0, 2]);
+
+        let mut deserializer = ChunkDeserializer::new();
+        let _ = deserializer.get_next_message(&first).unwrap().unwrap();
+        let message = deserializer.get_next_message(&second).unwrap().unwrap();
+        assert_eq!(&message.data[..], &[2], "Incorrect data");
+        assert_eq!(
+            message.timestamp,
+            RtmpTimestamp::new(10),
+            "Incorrect timestamp"
+        );
+    }
+
+    #[test]
+    fn an_announced_length_is_not_reserved_up_front() {
+        // The largest length a header can announce, on many chunk streams, with one chunk each.
+        let mut deserializer = ChunkDeserializer::new();
+        for csid in 3..50 {
+            let mut chunk = vec![csid as u8, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0];
+            chunk.extend_from_slice(&[0_u8; INITIAL_MAX_CHUNK_SIZE]);
+            assert_eq!(deserializer.get_next_message(&chunk).unwrap(), None);
+        }
+        for partial in deserializer.partial_payloads.values() {
+            assert!(
+                partial.capacity() <= 2 * MAX_PAYLOAD_RESERVE,
+                "{}",
+                partial.capacity()
+            );
+        }
     }
 
     fn form_type_0_chunk(

@@ -417,6 +417,54 @@ fn can_accept_live_publishing_to_requested_stream_key() {
 }
 
 #[test]
+fn set_data_frame_without_metadata_is_ignored() {
+    // "@setDataFrame" with nothing or only "onMetaData" after it used to index past the end of
+    // the values: before connecting, and while publishing.
+    fn short_messages() -> Vec<Vec<Amf0Value>> {
+        let set_data_frame = Amf0Value::Utf8String("@setDataFrame".to_string());
+        let on_metadata = Amf0Value::Utf8String("onMetaData".to_string());
+        vec![
+            vec![set_data_frame.clone()],
+            vec![set_data_frame, on_metadata],
+        ]
+    }
+    fn packet(serializer: &mut ChunkSerializer, stream_id: u32, values: Vec<Amf0Value>) -> Vec<u8> {
+        let payload = RtmpMessage::Amf0Data { values }
+            .into_message_payload(RtmpTimestamp::new(0), stream_id)
+            .unwrap();
+        serializer.serialize(&payload, false, false).unwrap().bytes
+    }
+
+    let (_, mut serializer, mut session) = common_basic_setup();
+    for values in short_messages() {
+        let bytes = packet(&mut serializer, 0, values);
+        assert!(session.handle_input(&bytes).unwrap().is_empty());
+    }
+
+    let (mut deserializer, mut serializer, mut session) = common_basic_setup();
+    perform_connection(
+        TEST_APP_NAME,
+        &mut session,
+        &mut serializer,
+        &mut deserializer,
+    );
+    let stream_id = create_active_stream(&mut session, &mut serializer, &mut deserializer);
+    start_publishing(
+        TEST_STREAM_KEY,
+        stream_id,
+        &mut session,
+        &mut serializer,
+        &mut deserializer,
+    );
+    for values in short_messages() {
+        let bytes = packet(&mut serializer, stream_id, values);
+        let results = session.handle_input(&bytes).unwrap();
+        let (_, events) = split_results(&mut deserializer, results);
+        assert!(events.is_empty(), "{:?}", events);
+    }
+}
+
+#[test]
 fn can_receive_and_raise_event_for_metadata_from_obs() {
     let (mut deserializer, mut serializer, mut session) = common_basic_setup();
     perform_connection(
