@@ -54,6 +54,10 @@ pub struct Config {
     /// How long an RTMP stream waits for its publisher to come back before its viewers are stopped.
     #[serde(with = "secs")]
     pub rtmp_reconnect_grace: Duration,
+    /// Whether only the same source address may resume an RTMP stream during the grace period.
+    /// The stream key (with its query) must match in any case; turn this off for encoders behind
+    /// NATs that change address on reconnect.
+    pub rtmp_resume_same_address: bool,
     /// RTSP listener.
     pub rtsp: SocketAddr,
     /// Where recordings, media files and the history database live.
@@ -68,6 +72,65 @@ pub struct Config {
     pub engine: EngineConfig,
     /// WHIP/WHEP.
     pub whip: WhipConfig,
+    /// The REST API.
+    pub rest: RestConfig,
+    /// What one client may hold or take: timeouts, connections, negotiation sizes.
+    pub limits: LimitsConfig,
+}
+
+/// REST API settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestConfig {
+    /// Web origins (`https://admin.example.com`) whose pages may call every REST method. Empty (the
+    /// default): pages of any origin may only read (GET); state-changing calls are for back ends and
+    /// for pages of origins listed here.
+    pub cors_origins: Vec<String>,
+}
+
+/// Limits that keep one careless or hostile client from tying up the server. Each is documented
+/// with what happens when it is reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// An HTTP client must send a request's headers within this time, or the connection is closed.
+    #[serde(with = "secs")]
+    pub http_header_timeout: Duration,
+    /// An HTTP connection on which nothing is read or written for this long is closed (idle
+    /// keep-alive). WebSocket signaling stays busy with pings, so it is not affected.
+    #[serde(with = "secs")]
+    pub http_idle_timeout: Duration,
+    /// An RTMP connection must ask to publish or play within this time after connecting.
+    #[serde(with = "secs")]
+    pub rtmp_idle_timeout: Duration,
+    /// An RTMP publisher that sends no audio or video for this long is dropped, and its stream name
+    /// freed (after the reconnect grace). Other bytes (pings, acknowledgements) do not count.
+    #[serde(with = "secs")]
+    pub rtmp_media_timeout: Duration,
+    /// Open connections one IP address may hold on each listener (HTTP, RTMP); 0 means no limit.
+    /// Connections past it are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Largest SDP offer accepted, in bytes (a browser's offer is 3 to 10 KiB).
+    pub max_sdp_bytes: usize,
+    /// Most m-lines in an offer (a browser sends 2 or 3).
+    pub max_media_sections: usize,
+    /// WebRTC negotiations one client address may have pending (not yet connected) at once.
+    pub max_pending_per_client: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            http_header_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(60),
+            rtmp_idle_timeout: Duration::from_secs(10),
+            rtmp_media_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 512,
+            max_sdp_bytes: 64 * 1024,
+            max_media_sections: 16,
+            max_pending_per_client: 16,
+        }
+    }
 }
 
 /// WHIP and WHEP settings.
@@ -85,6 +148,7 @@ impl Default for Config {
             rtmp: DEFAULT_RTMP.parse().expect("valid default address"),
             rtmp_app: "live".into(),
             rtmp_reconnect_grace: Duration::from_secs(10),
+            rtmp_resume_same_address: true,
             rtsp: DEFAULT_RTSP.parse().expect("valid default address"),
             data_dir: PathBuf::from("data"),
             web_dir: None,
@@ -92,6 +156,8 @@ impl Default for Config {
             signaling: SignalingConfig::default(),
             engine: EngineConfig::default(),
             whip: WhipConfig::default(),
+            rest: RestConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -227,6 +293,28 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "signaling.ping_interval and signaling.idle_timeout must be above zero".into(),
             ));
+        }
+        let l = &self.limits;
+        if l.http_header_timeout.is_zero()
+            || l.http_idle_timeout.is_zero()
+            || l.rtmp_idle_timeout.is_zero()
+            || l.rtmp_media_timeout.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "limits: timeouts must be above zero".into(),
+            ));
+        }
+        if l.max_sdp_bytes < 1024 || l.max_media_sections == 0 || l.max_pending_per_client == 0 {
+            return Err(ConfigError::Invalid(
+                "limits: max_sdp_bytes must be at least 1024, max_media_sections and max_pending_per_client above zero".into(),
+            ));
+        }
+        for o in &self.rest.cors_origins {
+            if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "rest.cors_origins: {o:?} must be an origin such as https://admin.example.com"
+                )));
+            }
         }
         Ok(())
     }

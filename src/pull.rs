@@ -71,6 +71,9 @@ impl Pulls {
             record: false,
             custom: json!({ "uri": uri }),
             events: tx,
+            client: None,
+            // The server pulls again on its own after a drop; nobody else resumes its stream.
+            resume_token: None,
         };
         let handle = state.engine.pull_rtmp(req, uri)?;
         self.lock().insert(

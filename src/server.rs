@@ -85,21 +85,22 @@ async fn ws_upgrade(
         .on_upgrade(move |socket| signaling::session::run(socket, state, peer))
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application. Each group brings its own CORS policy: REST's is restrictive by
+/// default (see [`crate::api::router`]), WHIP/WHEP's is open, as players on any page expect.
 pub fn router(state: AppState) -> Router {
+    let rest = crate::api::router(&state.engine.config().rest);
     Router::new()
         .route("/", get(ws_upgrade))
         .route("/websocket", get(ws_upgrade))
-        .merge(crate::api::router())
-        .merge(crate::whip::router())
+        .merge(rest)
+        .merge(crate::whip::router().layer(whip_cors()))
         .merge(crate::web::router())
-        .layer(cors())
         .with_state(state)
 }
 
-/// CORS for REST and WHIP/WHEP from any page. Headers are listed, not `*`: the wildcard does not
-/// cover `Authorization` in the Fetch standard, and WHIP/WHEP tokens travel there.
-fn cors() -> CorsLayer {
+/// CORS for WHIP/WHEP from any page. Headers are listed, not `*`: the wildcard does not cover
+/// `Authorization` in the Fetch standard, and WHIP/WHEP tokens travel there.
+fn whip_cors() -> CorsLayer {
     use axum::http::header;
     use tower_http::cors::Any;
     CorsLayer::new()
@@ -132,6 +133,69 @@ pub fn keepalive(sock: &tokio::net::TcpStream) {
     }
 }
 
+/// Accepts HTTP connections until the server stops. Each connection is served by hyper with a
+/// header-read timeout, an idle timeout and a place under the per-address limit; on shutdown,
+/// open connections finish their current request and close.
+async fn serve_http(listener: tokio::net::TcpListener, app: Router, state: AppState) {
+    let limits = state.engine.config().limits.clone();
+    let per_ip = crate::listen::PerIpLimit::new(limits.max_connections_per_ip);
+    let mut refused_log = crate::listen::LogBudget::new(5, Duration::from_secs(10));
+    let mut stop = state.shutdown.clone();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.http_header_timeout);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors, most likely: back off instead of spinning.
+                    tracing::warn!("HTTP accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = crate::rtmp::stopped(&mut stop) => break,
+        };
+        let Some(slot) = per_ip.admit(peer.ip()) else {
+            if let Some(skipped) = refused_log.allow() {
+                tracing::warn!(%peer, limit = limits.max_connections_per_ip, skipped, "HTTP connection refused: too many from this address");
+            }
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        keepalive(&tcp);
+        let io = hyper_util::rt::TokioIo::new(crate::listen::IdleTimeout::new(
+            tcp,
+            limits.http_idle_timeout,
+            Some(slot),
+        ));
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), req)
+            },
+        );
+        let conn = builder.serve_connection(io, service).with_upgrades();
+        let mut stop = state.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = crate::rtmp::stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "HTTP connection ended: {e}");
+            }
+        });
+    }
+}
+
 /// Starts the server with `config`; returns once it listens.
 pub async fn start(config: Config) -> anyhow::Result<App> {
     config.validate()?;
@@ -147,25 +211,8 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .with_context(|| format!("binding RTMP listener on {}", config.rtmp))?;
     let rtmp_addr = rtmp_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx.clone());
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let mut stop = stop_rx;
-    let server = tokio::spawn(async move {
-        let graceful = async move {
-            let _ = stop.wait_for(|v| *v).await;
-        };
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-            keepalive(tcp);
-        });
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            tracing::error!("HTTP server failed: {e}");
-        }
-    });
+    let state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx);
+    let server = tokio::spawn(serve_http(listener, router(state.clone()), state.clone()));
     tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
     tracing::info!(%http_addr, %rtmp_addr, "streamgate listening");
     Ok(App {

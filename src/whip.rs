@@ -8,12 +8,13 @@ use crate::engine::{
     EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, MAILBOX_CAPACITY,
 };
 use crate::server::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::Router;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -81,7 +82,8 @@ fn status_of(e: &EngineError) -> StatusCode {
         EngineError::Invalid(_) | EngineError::BadSdp(_) | EngineError::NoCommonCodecs => {
             StatusCode::BAD_REQUEST
         }
-        EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::ShuttingDown | EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::TooManyPending => StatusCode::TOO_MANY_REQUESTS,
         EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -124,24 +126,27 @@ fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Bo
 
 async fn whip(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    start(state, name, headers, body, true).await
+    start(state, peer, name, headers, body, true).await
 }
 
 async fn whep(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    start(state, name, headers, body, false).await
+    start(state, peer, name, headers, body, false).await
 }
 
 async fn start(
     state: AppState,
+    peer: SocketAddr,
     name: String,
     headers: HeaderMap,
     offer: String,
@@ -161,6 +166,8 @@ async fn start(
         record: false,
         custom: serde_json::Value::Null,
         events: tx,
+        client: Some(peer.ip()),
+        resume_token: None,
     };
     let result = if publish {
         state
@@ -178,7 +185,7 @@ async fn start(
     let (handle, answer) = match result {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(stream = %name, whip = publish, "WHIP/WHEP request refused: {e}");
+            tracing::warn!(stream = %crate::redact::Escaped(&name), %peer, whip = publish, "WHIP/WHEP request refused: {e}");
             return error(status_of(&e), &e.to_string());
         }
     };

@@ -1,6 +1,7 @@
 //! Nothing leaks across many sessions: after each round of a publisher and three viewers coming and
 //! going (H.264 and VP8, with bridged viewers), pipelines, streams and sessions are back to zero, and
-//! the process's threads do not grow from round to round.
+//! the process's threads and file descriptors do not grow from round to round (every finished
+//! pipeline used to keep its bus and the bus's socket pair).
 
 mod common;
 
@@ -64,12 +65,19 @@ async fn rounds_leave_nothing_behind() {
     // Threads of finished pipelines take a moment to exit.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_first = threads();
+    let fds_first = common::metric(addr, "process_open_fds").await;
     for n in 1..4 {
         round(&url, addr, n).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_last = threads();
-    eprintln!("threads after the first round {after_first}, after the last {after_last}");
+    let fds_last = common::metric(addr, "process_open_fds").await;
+    eprintln!("threads after the first round {after_first}, after the last {after_last}; fds {fds_first} then {fds_last}");
+    // Each round made 8 pipelines (publisher, 3 viewers, bridges): 16 fds a round if buses leaked.
+    assert!(
+        fds_last <= fds_first + 4.0,
+        "file descriptors grew from {fds_first} to {fds_last} over three more rounds"
+    );
     assert!(
         after_last <= after_first + 4,
         "threads grew from {after_first} to {after_last} over three more rounds"

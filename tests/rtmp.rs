@@ -72,9 +72,10 @@ async fn ffmpeg_publishes_and_everyone_plays() {
     let app = common::start(common::config()).await;
     let (http, rtmp) = (app.http_addr, app.rtmp_addr);
     let url = format!("rtmp://{rtmp}/live/bf");
-    let mut publisher = ffmpeg_publish(&format!("{url}?token=abc"), 30);
+    let mut publisher = ffmpeg_publish(&format!("{url}?room=abc&token=t0k"), 30);
     wait_stream(http, "bf").await;
-    // Query parameters of the stream URL are kept for the back end (hooks) as `custom`.
+    // Query parameters of the stream URL are kept for the back end (hooks) as `custom`; REST
+    // shows them with secrets hidden.
     let (_, body) = common::http(
         http,
         "POST",
@@ -82,7 +83,9 @@ async fn ffmpeg_publishes_and_everyone_plays() {
         r#"{"name":"bf","published":true}"#,
     )
     .await;
-    assert!(body.contains(r#""token":"abc""#), "{body}");
+    assert!(body.contains(r#""room":"abc""#), "{body}");
+    assert!(body.contains(r#""token":"***""#), "{body}");
+    assert!(!body.contains("t0k"), "{body}");
 
     // A second publisher of the same name is refused; the first goes on.
     let mut second = ffmpeg_publish(&url, 5);

@@ -19,6 +19,15 @@ pub enum ApiError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 415: a state-changing request that is not `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 429: the client has too much in progress already.
+    #[error("{0}")]
+    TooMany(String),
+    /// 503: the server cannot take this now (no free media ports, shutting down).
+    #[error("{0}")]
+    Unavailable(String),
     /// 500.
     #[error("{0}")]
     Internal(String),
@@ -35,7 +44,10 @@ impl From<EngineError> for ApiError {
                 ApiError::BadRequest(e.to_string())
             }
             EngineError::Internal(d) => ApiError::Internal(d),
-            EngineError::ShuttingDown => ApiError::Internal(e.to_string()),
+            EngineError::TooManyPending => ApiError::TooMany(e.to_string()),
+            EngineError::ShuttingDown | EngineError::Unavailable(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
         }
     }
 }
@@ -46,6 +58,9 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
+            ApiError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
             ApiError::Internal(d) => {
                 tracing::error!("internal error: {d}");
                 (

@@ -16,8 +16,60 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The REST routes.
-pub fn router() -> Router<AppState> {
+/// The REST routes, with their CORS policy and the JSON content-type rule.
+pub fn router(config: &crate::config::RestConfig) -> Router<AppState> {
+    routes()
+        .layer(axum::middleware::from_fn(require_json))
+        .layer(cors(config))
+}
+
+/// Which pages may call REST. Reads (GET) are open to any origin; state-changing methods only to
+/// the configured origins, so a page a user happens to open cannot stop their streams. Together
+/// with [`require_json`] this makes every cross-origin POST need a preflight that fails.
+fn cors(config: &crate::config::RestConfig) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([Method::GET, Method::HEAD])
+    } else {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::HEAD, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+    }
+}
+
+/// A POST must say `Content-Type: application/json`. Browsers send other types (`text/plain`,
+/// forms) cross-origin without asking first; insisting on JSON makes them ask (preflight), and
+/// [`cors`] says no to origins that are not configured.
+async fn require_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/rest-api/") {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::UnsupportedMediaType(
+                "REST requests must be sent as Content-Type: application/json".into(),
+            ));
+        }
+    }
+    Ok(next.run(req).await)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -85,6 +137,13 @@ fn proc_status(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Open file descriptors of the process: a leak of sockets or pipes shows here first.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     let c = state.engine.counts();
     let text = format!(
@@ -96,7 +155,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 # HELP streamgate_rtmp_dropped_messages Messages skipped for RTMP viewers that fell behind.\n# TYPE streamgate_rtmp_dropped_messages counter\nstreamgate_rtmp_dropped_messages {}\n\
 # HELP streamgate_signaling_sessions Signaling connections past the handshake.\n# TYPE streamgate_signaling_sessions gauge\nstreamgate_signaling_sessions {}\n\
 # HELP process_threads Threads of the server process.\n# TYPE process_threads gauge\nprocess_threads {}\n\
-# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
+# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
+# HELP process_open_fds Open file descriptors (sockets, pipes, files).\n# TYPE process_open_fds gauge\nprocess_open_fds {}\n",
         c.streams,
         c.media_sessions,
         c.pipelines,
@@ -106,12 +166,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.sessions.len(),
         proc_status("Threads:"),
         proc_status("VmRSS:") * 1024,
+        open_fds(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+/// A JSON answer with secrets (stream keys, tokens in queries) hidden.
+fn redacted(v: impl serde::Serialize) -> Json<Value> {
+    let mut v = serde_json::to_value(v).unwrap_or(Value::Null);
+    crate::redact::json(&mut v);
+    Json(v)
+}
+
 async fn stream_find_all(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.engine.find_all()))
+    redacted(state.engine.find_all())
 }
 
 #[derive(Deserialize, Default)]
@@ -159,7 +227,7 @@ async fn stream_find(State(state): State<AppState>, bytes: Bytes) -> Result<Json
     if found.is_empty() {
         return Err(ApiError::NotFound("Stream not found".into()));
     }
-    Ok(Json(json!(found)))
+    Ok(redacted(found))
 }
 
 async fn stream_terminate(
@@ -203,8 +271,16 @@ async fn stream_event_send(
     Ok(StatusCode::OK)
 }
 
+/// Connections as WCS lists them, without their `authToken`s: a token lets its holder act as that
+/// client, so it is only ever given to the client itself (in `getUserData`).
 async fn connection_find_all(State(state): State<AppState>) -> Json<Value> {
-    Json(Value::Array(state.sessions.list()))
+    let mut list = state.sessions.list();
+    for c in &mut list {
+        if let Some(o) = c.as_object_mut() {
+            o.remove("authToken");
+        }
+    }
+    redacted(list)
 }
 
 #[derive(Deserialize)]
@@ -316,7 +392,7 @@ async fn pull_rtmp(State(state): State<AppState>, bytes: Bytes) -> Result<Json<V
         .pulls
         .start(&state, &uri, r.local_stream_name.as_deref())
     {
-        Ok(name) => Ok(Json(json!({ "localStreamName": name, "uri": uri }))),
+        Ok(name) => Ok(redacted(json!({ "localStreamName": name, "uri": uri }))),
         Err(PullError::BadUri) => Err(ApiError::BadRequest(PullError::BadUri.to_string())),
         Err(e @ PullError::AlreadyPulled(_)) => Err(ApiError::Conflict(e.to_string())),
         Err(PullError::Engine(e)) => Err(e.into()),
@@ -324,7 +400,7 @@ async fn pull_rtmp(State(state): State<AppState>, bytes: Bytes) -> Result<Json<V
 }
 
 async fn pull_find_all(State(state): State<AppState>) -> Json<Value> {
-    Json(Value::Array(state.pulls.list()))
+    redacted(state.pulls.list())
 }
 
 async fn pull_terminate(

@@ -3,9 +3,68 @@
 //! the first frame. The integration tests and the benchmark drive the server with it, and it is the
 //! building block for pulling a stream from another server.
 
+pub mod http;
 mod ws;
 
 pub use ws::WcsConnection;
+
+/// How a test client sends its offer and gets its answer.
+pub enum Via<'a> {
+    /// WCS signaling (`publishStream`/`playStream`).
+    Wcs(&'a mut WcsConnection),
+    /// WHIP (publish) or WHEP (play) on the server's HTTP address.
+    Whip(std::net::SocketAddr),
+}
+
+impl Via<'_> {
+    /// Sends the offer; returns the answer and, over WHIP/WHEP, the resource to DELETE when done.
+    async fn negotiate(
+        &mut self,
+        publish: bool,
+        frame: serde_json::Value,
+        name: &str,
+        offer: &str,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        match self {
+            Via::Wcs(conn) => {
+                let msid = frame["mediaSessionId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let message = if publish {
+                    "publishStream"
+                } else {
+                    "playStream"
+                };
+                conn.send(message, frame).await?;
+                Ok((
+                    conn.wait_answer(&msid, Duration::from_secs(10)).await?,
+                    None,
+                ))
+            }
+            Via::Whip(addr) => {
+                let kind = if publish { "whip" } else { "whep" };
+                let path = format!("/{kind}/{}", urlencode(name));
+                let a = http::request(*addr, "POST", &path, Some("application/sdp"), offer).await?;
+                if a.status != 201 {
+                    bail!("{kind} answered {}: {}", a.status, a.body);
+                }
+                Ok((a.body.clone(), a.header("location").map(str::to_owned)))
+            }
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 use crate::config::IceConfig;
 use crate::engine::media::Codec;
@@ -115,6 +174,8 @@ pub struct TestPublisher {
     pipeline: gst::Pipeline,
     /// The media session id used.
     pub media_session_id: String,
+    /// The WHIP resource (to DELETE), when published over WHIP.
+    pub resource: Option<String>,
     keyframes: Arc<AtomicU64>,
 }
 
@@ -144,6 +205,16 @@ pub async fn publish(
 /// Like [`publish`], with a `custom` object in the request (the room API puts the room there).
 pub async fn publish_with_custom(
     conn: &mut WcsConnection,
+    name: &str,
+    o: &PublishOptions,
+    custom: serde_json::Value,
+) -> anyhow::Result<TestPublisher> {
+    publish_via(Via::Wcs(conn), name, o, custom).await
+}
+
+/// Publishes a live test pattern as `name` over WCS signaling or WHIP.
+pub async fn publish_via(
+    mut via: Via<'_>,
     name: &str,
     o: &PublishOptions,
     custom: serde_json::Value,
@@ -207,22 +278,20 @@ pub async fn publish_with_custom(
             gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
         );
     }
-    let publisher = TestPublisher {
+    let mut publisher = TestPublisher {
         pipeline,
         media_session_id: uuid::Uuid::new_v4().to_string(),
+        resource: None,
         keyframes,
     };
     let offer = make_offer(&webrtcbin).await?;
     let msid = publisher.media_session_id.clone();
-    conn.send(
-        "publishStream",
-        json!({"mediaSessionId": msid, "name": name, "published": true, "hasVideo": true,
+    let frame = json!({"mediaSessionId": msid, "name": name, "published": true, "hasVideo": true,
                "hasAudio": o.audio, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer,
-               "custom": custom}),
-    )
-    .await?;
-    let answer = conn.wait_answer(&msid, Duration::from_secs(10)).await?;
+               "custom": custom});
+    let (answer, resource) = via.negotiate(true, frame, name, &offer).await?;
     set_answer(&webrtcbin, &answer)?;
+    publisher.resource = resource;
     Ok(publisher)
 }
 
@@ -277,6 +346,8 @@ pub struct TestPlayer {
     pipeline: gst::Pipeline,
     /// The media session id used.
     pub media_session_id: String,
+    /// The WHEP resource (to DELETE), when played over WHEP.
+    pub resource: Option<String>,
     frames: Arc<AtomicU64>,
     audio: Arc<AtomicU64>,
     size: Arc<Mutex<Option<(i32, i32)>>>,
@@ -386,6 +457,15 @@ fn on_frame(timing: &Mutex<Timing>, frames: &AtomicU64) {
 /// Plays `name` as `opts` says.
 pub async fn play_with(
     conn: &mut WcsConnection,
+    name: &str,
+    opts: &PlayOptions,
+) -> anyhow::Result<TestPlayer> {
+    play_via(Via::Wcs(conn), name, opts).await
+}
+
+/// Plays `name` over WCS signaling or WHEP.
+pub async fn play_via(
+    mut via: Via<'_>,
     name: &str,
     opts: &PlayOptions,
 ) -> anyhow::Result<TestPlayer> {
@@ -555,9 +635,10 @@ pub async fn play_with(
         });
     }
     pipeline.set_state(gst::State::Playing)?;
-    let player = TestPlayer {
+    let mut player = TestPlayer {
         pipeline,
         media_session_id: uuid::Uuid::new_v4().to_string(),
+        resource: None,
         frames,
         audio,
         size,
@@ -568,13 +649,10 @@ pub async fn play_with(
     if let Ok(mut t) = player.timing.lock() {
         t.sent = Some(Instant::now());
     }
-    conn.send(
-        "playStream",
-        json!({"mediaSessionId": msid, "name": name, "published": false, "hasVideo": true,
-               "hasAudio": true, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer}),
-    )
-    .await?;
-    let answer = conn.wait_answer(&msid, Duration::from_secs(10)).await?;
+    let frame = json!({"mediaSessionId": msid, "name": name, "published": false, "hasVideo": true,
+               "hasAudio": true, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer});
+    let (answer, resource) = via.negotiate(false, frame, name, &offer).await?;
     set_answer(&webrtcbin, &answer)?;
+    player.resource = resource;
     Ok(player)
 }

@@ -34,7 +34,7 @@ impl Bridge {
             from.is_video() == target.is_video(),
             "cannot bridge {from:?} to {target:?}"
         );
-        let guard = PipelineGuard::new(&format!("{stream}-bridge-{}", target.slug()), counter);
+        let mut guard = PipelineGuard::new(&format!("{stream}-bridge-{}", target.slug()), counter);
         let pipeline = guard.pipeline().clone();
         let src = consumer_appsrc("src", &limits);
         src.set_caps(Some(&source.caps().unwrap_or_else(|| from.caps())));

@@ -58,6 +58,12 @@ pub enum EngineError {
     /// The server is stopping.
     #[error("Server is shutting down")]
     ShuttingDown,
+    /// A resource the request needs is used up (media ports); trying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The client already has as many negotiations pending as it may.
+    #[error("Too many pending negotiations from this client")]
+    TooManyPending,
 }
 
 /// Something a media session's owner has to know.
@@ -108,6 +114,11 @@ pub struct MediaRequest {
     pub record: bool,
     /// `custom` object from the client, kept for hooks.
     pub custom: Value,
+    /// The client's address, when it has one (limits on pending negotiations count per address).
+    pub client: Option<std::net::IpAddr>,
+    /// What a publisher that comes back must present to resume its stream during the reconnect
+    /// grace (a source's own idea of "the same publisher"); `None`: it may not resume.
+    pub resume_token: Option<String>,
     /// Where this session's events go.
     pub events: mpsc::Sender<MediaNotice>,
 }
@@ -144,7 +155,8 @@ pub struct Engine {
     inner: Arc<EngineInner>,
 }
 
-fn valid_name(name: &str) -> Result<(), EngineError> {
+/// Checks a stream name a client asks to publish or play: 1 to 255 bytes, no control characters.
+pub fn valid_name(name: &str) -> Result<(), EngineError> {
     if name.is_empty() {
         return Err(EngineError::Invalid("Stream name is empty".into()));
     }
@@ -236,7 +248,7 @@ impl Engine {
         if req.media_session_id.is_empty() {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
-        let offer = sdp::analyze_offer(&req.sdp).map_err(|e| EngineError::BadSdp(e.to_string()))?;
+        let offer = self.read_offer(&req.sdp)?;
         let plan =
             webrtc::publish::IngestPlan::from_offer(&offer).ok_or(EngineError::NoCommonCodecs)?;
         let limits = self.inner.limits;
@@ -260,12 +272,14 @@ impl Engine {
             if reg.streams.contains_key(&req.name) {
                 return Err(EngineError::NameInUse);
             }
+            self.check_pending(&reg, &req)?;
             reg.streams.insert(
                 req.name.clone(),
                 StreamEntry {
                     media: media.clone(),
                     publisher: req.media_session_id.clone(),
                     viewers: Default::default(),
+                    resume_token: None,
                 },
             );
             reg.sessions.insert(
@@ -273,6 +287,7 @@ impl Engine {
                 SessionEntry {
                     info,
                     events: req.events.clone(),
+                    client: req.client,
                 },
             );
         }
@@ -284,7 +299,7 @@ impl Engine {
             rtmp_out: None,
         };
         let pipeline_name = format!("{}-publish-{}", req.name, short(&req.media_session_id));
-        let ingest = webrtc::publish::build(
+        let mut ingest = webrtc::publish::build(
             &pipeline_name,
             &self.inner.pipelines,
             &plan,
@@ -294,7 +309,7 @@ impl Engine {
         )
         .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
         self.watch_session(
-            &ingest.guard,
+            &mut ingest.guard,
             &ingest.webrtcbin,
             &req,
             StreamStatus::Publishing,
@@ -302,10 +317,8 @@ impl Engine {
         let webrtcbin = ingest.webrtcbin.clone();
         let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
         handle.ingest = Some(IngestKind::WebRtc(ingest));
-        let answer = answer
-            .await
-            .map_err(|e| EngineError::BadSdp(e.to_string()))?;
-        tracing::info!(stream = %req.name, media_session = %req.media_session_id, "publishing");
+        let answer = answer.await.map_err(negotiation_error)?;
+        tracing::info!(stream = %crate::redact::Escaped(&req.name), media_session = %req.media_session_id, "publishing");
         tracing::debug!(offer = %req.sdp, answer = %answer, "publish negotiated");
         Ok((handle, self.finish_answer(answer)))
     }
@@ -319,14 +332,14 @@ impl Engine {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
         valid_name(&req.name).map_err(|_| EngineError::StreamNotFound)?;
-        let offer = sdp::analyze_offer(&req.sdp).map_err(|e| EngineError::BadSdp(e.to_string()))?;
+        let offer = self.read_offer(&req.sdp)?;
         let media = self.register_viewer(&req, "WebRTC", StreamStatus::Pending)?;
         let mut handle = PlayHandle::new(self, &req);
         media.probe_reordering().await;
         let (tracks, bridges) = viewer_tracks(&media, &offer)?;
         handle._bridges = bridges;
         let pipeline_name = format!("{}-play-{}", req.name, short(&req.media_session_id));
-        let viewer = webrtc::play::build(
+        let mut viewer = webrtc::play::build(
             &pipeline_name,
             &self.inner.pipelines,
             tracks,
@@ -335,7 +348,7 @@ impl Engine {
         )
         .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
         self.watch_session(
-            &viewer.guard,
+            &mut viewer.guard,
             &viewer.webrtcbin,
             &req,
             StreamStatus::Playing,
@@ -343,10 +356,8 @@ impl Engine {
         let webrtcbin = viewer.webrtcbin.clone();
         let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
         handle.viewer = Some(viewer);
-        let answer = answer
-            .await
-            .map_err(|e| EngineError::BadSdp(e.to_string()))?;
-        tracing::info!(stream = %req.name, media_session = %req.media_session_id, "playing");
+        let answer = answer.await.map_err(negotiation_error)?;
+        tracing::info!(stream = %crate::redact::Escaped(&req.name), media_session = %req.media_session_id, "playing");
         let answer = sdp::unify_msid(
             &answer,
             &format!("streamgate-{}", short(&req.media_session_id)),
@@ -368,6 +379,9 @@ impl Engine {
         if reg.sessions.contains_key(&req.media_session_id) {
             return Err(EngineError::MediaSessionInUse);
         }
+        if status == StreamStatus::Pending {
+            self.check_pending(&reg, req)?;
+        }
         let entry = reg
             .streams
             .get_mut(&req.name)
@@ -381,15 +395,42 @@ impl Engine {
             SessionEntry {
                 info,
                 events: req.events.clone(),
+                client: req.client,
             },
         );
         Ok(media)
     }
 
+    /// Checks an offer's size before reading it, then reads it.
+    fn read_offer(&self, text: &str) -> Result<Vec<sdp::OfferedMedia>, EngineError> {
+        let l = &self.inner.config.limits;
+        sdp::check_limits(text, l.max_sdp_bytes, l.max_media_sections)
+            .and_then(|()| sdp::analyze_offer(text))
+            .map_err(|e| EngineError::BadSdp(e.to_string()))
+    }
+
+    /// Refuses one more negotiation from a client that has its fill pending: each holds a
+    /// webrtcbin, a media port and perhaps a stream name until it connects or times out.
+    fn check_pending(&self, reg: &Registry, req: &MediaRequest) -> Result<(), EngineError> {
+        let Some(ip) = req.client else {
+            return Ok(());
+        };
+        let pending = reg
+            .sessions
+            .values()
+            .filter(|s| s.client == Some(ip) && s.info.status == StreamStatus::Pending)
+            .count();
+        if pending >= self.inner.config.limits.max_pending_per_client {
+            tracing::warn!(client = %ip, pending, "negotiation refused: too many pending");
+            return Err(EngineError::TooManyPending);
+        }
+        Ok(())
+    }
+
     /// Wires a media session's peer state, bus errors and connect timeout to its owner's mailbox.
     fn watch_session(
         &self,
-        guard: &pipeline::PipelineGuard,
+        guard: &mut pipeline::PipelineGuard,
         webrtcbin: &gst::Element,
         req: &MediaRequest,
         on_connect: StreamStatus,
@@ -615,6 +656,19 @@ impl Engine {
             s.viewers.remove(msid);
         }
         tracing::debug!(stream = %session.info.name, media_session = %msid, "viewer left");
+    }
+}
+
+/// A failed negotiation as the client should hear it.
+fn negotiation_error(e: webrtc::NegotiationError) -> EngineError {
+    match e {
+        webrtc::NegotiationError::NoCandidates => {
+            tracing::warn!(
+                "no free media port for a WebRTC session: the ICE port range is used up"
+            );
+            EngineError::Unavailable("No free media ports; try again later".into())
+        }
+        e => EngineError::BadSdp(e.to_string()),
     }
 }
 

@@ -95,6 +95,9 @@ pub fn shared_clock() -> &'static SharedClock {
 pub struct PipelineGuard {
     pipeline: Option<gst::Pipeline>,
     counter: PipelineCounter,
+    /// Ends the bus watch when the guard drops. The watch must not outlive the pipeline: each bus
+    /// owns a socket pair, and a watch that waited on it for good would keep both fds forever.
+    unwatch: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl PipelineGuard {
@@ -110,6 +113,7 @@ impl PipelineGuard {
         Self {
             pipeline: Some(pipeline),
             counter: counter.clone(),
+            unwatch: None,
         }
     }
 
@@ -121,16 +125,28 @@ impl PipelineGuard {
     }
 
     /// Watches the bus on the tokio runtime: errors go to `on_error` (once), warnings to the log.
-    pub fn watch_bus(&self, on_error: impl FnOnce(String) + Send + 'static) {
+    pub fn watch_bus(&mut self, on_error: impl FnOnce(String) + Send + 'static) {
         let Some(bus) = self.pipeline().bus() else {
             return;
         };
         let name = self.pipeline().name();
         let mut on_error = Some(on_error);
+        // The stream holds the bus weakly; the strong reference is dropped here so the bus (and its
+        // socket pair) goes with the pipeline, and `stop` ends the task when the guard drops.
+        let mut messages = bus.stream();
+        drop(bus);
+        let (unwatch, mut stop) = tokio::sync::oneshot::channel::<()>();
+        self.unwatch = Some(unwatch);
         tokio::spawn(async move {
             use futures::StreamExt;
-            let mut messages = bus.stream();
-            while let Some(msg) = messages.next().await {
+            loop {
+                let msg = tokio::select! {
+                    m = messages.next() => match m {
+                        Some(m) => m,
+                        None => break,
+                    },
+                    _ = &mut stop => break,
+                };
                 match msg.view() {
                     gst::MessageView::Error(err) => {
                         let src = msg
@@ -154,6 +170,7 @@ impl PipelineGuard {
 
 impl Drop for PipelineGuard {
     fn drop(&mut self) {
+        self.unwatch.take();
         let Some(p) = self.pipeline.take() else {
             return;
         };

@@ -151,11 +151,15 @@ pub(super) struct StreamEntry {
     pub(super) media: Arc<StreamMedia>,
     pub(super) publisher: String,
     pub(super) viewers: BTreeSet<String>,
+    /// Who may resume the stream while its publisher is gone (see `MediaRequest::resume_token`).
+    pub(super) resume_token: Option<String>,
 }
 
 pub(super) struct SessionEntry {
     pub(super) info: StreamInfo,
     pub(super) events: mpsc::Sender<super::MediaNotice>,
+    /// The client's address, for per-client limits.
+    pub(super) client: Option<std::net::IpAddr>,
 }
 
 #[derive(Default)]

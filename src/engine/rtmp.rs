@@ -36,13 +36,24 @@ impl Engine {
                 return Err(EngineError::MediaSessionInUse);
             }
             let media = match reg.streams.get_mut(&req.name) {
-                // The same encoder coming back within the grace period takes its stream over.
-                Some(entry) if entry.publisher.starts_with("orphan:") => {
+                // The same encoder coming back within the grace period takes its stream over;
+                // anyone else is refused until the grace ends, so viewers never silently watch a
+                // different publisher.
+                Some(entry)
+                    if entry.publisher.starts_with("orphan:")
+                        && req.resume_token.is_some()
+                        && entry.resume_token == req.resume_token =>
+                {
                     entry.publisher = req.media_session_id.clone();
                     tracing::info!(stream = %req.name, viewers = entry.viewers.len(), "RTMP publisher resumed its stream");
                     entry.media.clone()
                 }
-                Some(_) => return Err(EngineError::NameInUse),
+                Some(entry) => {
+                    if entry.publisher.starts_with("orphan:") {
+                        tracing::warn!(stream = %crate::redact::Escaped(&req.name), "RTMP publish refused: the stream waits for its own publisher to come back");
+                    }
+                    return Err(EngineError::NameInUse);
+                }
                 None => {
                     let media = StreamMedia::new(
                         &req.name,
@@ -58,6 +69,7 @@ impl Engine {
                             media: media.clone(),
                             publisher: req.media_session_id.clone(),
                             viewers: Default::default(),
+                            resume_token: req.resume_token.clone(),
                         },
                     );
                     media
@@ -70,6 +82,7 @@ impl Engine {
                 SessionEntry {
                     info,
                     events: req.events.clone(),
+                    client: req.client,
                 },
             );
             media
@@ -80,7 +93,7 @@ impl Engine {
             ingest: None,
             rtmp_out: None,
         };
-        let ingest = crate::rtmp::ingest::RtmpIngest::build(
+        let mut ingest = crate::rtmp::ingest::RtmpIngest::build(
             &format!("{}-rtmp-{}", req.name, short(&req.media_session_id)),
             &self.inner.pipelines,
             media.video.clone(),

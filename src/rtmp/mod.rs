@@ -10,6 +10,7 @@ pub mod output;
 use crate::engine::{
     EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, MAILBOX_CAPACITY,
 };
+use crate::redact::{self, Escaped};
 use crate::server::AppState;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
@@ -24,19 +25,26 @@ use tokio::sync::mpsc;
 
 /// A peer must finish the handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A publisher that sends nothing for this long is dropped (players only read, so they are not).
-const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts RTMP connections until the server stops.
 pub async fn serve(listener: TcpListener, state: AppState) {
     let mut stop = state.shutdown.clone();
+    let max = state.engine.config().limits.max_connections_per_ip;
+    let per_ip = crate::listen::PerIpLimit::new(max);
+    let mut refused_log = crate::listen::LogBudget::new(5, Duration::from_secs(10));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((sock, peer)) => {
+                    let Some(slot) = per_ip.admit(peer.ip()) else {
+                        if let Some(skipped) = refused_log.allow() {
+                            tracing::warn!(%peer, limit = max, skipped, "RTMP connection refused: too many from this address");
+                        }
+                        continue;
+                    };
                     let _ = sock.set_nodelay(true);
                     crate::server::keepalive(&sock);
-                    tokio::spawn(connection(sock, peer, state.clone()));
+                    tokio::spawn(connection(sock, peer, state.clone(), slot));
                 }
                 Err(e) => {
                     tracing::warn!("RTMP accept failed: {e}");
@@ -49,11 +57,16 @@ pub async fn serve(listener: TcpListener, state: AppState) {
 }
 
 /// Resolves once the server is stopping (the watch guard is not held across an await).
-async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await.map(|_| ());
 }
 
-async fn connection(sock: TcpStream, peer: SocketAddr, state: AppState) {
+async fn connection(
+    sock: TcpStream,
+    peer: SocketAddr,
+    state: AppState,
+    _slot: crate::listen::Slot,
+) {
     match run(sock, peer, state).await {
         Ok(()) => tracing::debug!(%peer, "RTMP connection closed"),
         Err(e) => tracing::info!(%peer, "RTMP connection ended: {e:#}"),
@@ -85,17 +98,20 @@ async fn handshake(sock: &mut TcpStream) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `k=v&k2=v2` as a JSON object (later keys win); empty parts are skipped.
-fn query_params(q: &str) -> serde_json::Value {
+pub fn query_params(q: &str) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for kv in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        if k.is_empty() {
+            continue;
+        }
         m.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
     }
     serde_json::Value::Object(m)
 }
 
 /// Splits `name?query` (the query reaches hooks as `custom` later).
-fn split_name(key: &str) -> (&str, &str) {
+pub fn split_name(key: &str) -> (&str, &str) {
     key.split_once('?').unwrap_or((key, ""))
 }
 
@@ -109,6 +125,8 @@ struct Conn {
     events: mpsc::Sender<MediaNotice>,
     publishing: Option<(PublishHandle, String)>,
     playing: Option<Playing>,
+    /// Audio or video arrived since the connection's timer was last moved.
+    media_seen: bool,
 }
 
 struct Playing {
@@ -135,6 +153,7 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
         events: ev_tx,
         publishing: None,
         playing: None,
+        media_seen: false,
     };
     let mut out: Vec<u8> = Vec::new();
     conn.apply(&mut session, initial, &mut out)?;
@@ -148,10 +167,14 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
     // Players send only acknowledgements; a publisher's reads are refilled as often as needed, so
     // a small buffer keeps the per-viewer memory low without costing throughput.
     let mut buf = vec![0u8; 8 * 1024];
-    // One timer for the connection, moved only while publishing: re-arming a timer for every
-    // message would cost more than the message itself.
-    let idle = tokio::time::sleep(PUBLISH_IDLE_TIMEOUT);
+    let limits = state.engine.config().limits.clone();
+    // One timer for the connection. Before publish or play it is the idle limit; while publishing
+    // it is moved only by audio and video (a publisher that sends a byte now and then but no media
+    // must not hold its name); players are not timed, they only read. It is re-armed at most once a
+    // second: re-arming for every message would cost more than the message.
+    let idle = tokio::time::sleep(limits.rtmp_idle_timeout);
     tokio::pin!(idle);
+    let mut armed_at = tokio::time::Instant::now();
     let mut batch: Vec<output::Media> = Vec::with_capacity(MAX_BATCH);
     loop {
         if !out.is_empty() {
@@ -164,14 +187,27 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
                 if n == 0 {
                     return Ok(());
                 }
+                let was_publishing = conn.publishing.is_some();
                 let results = session.handle_input(&buf[..n]).map_err(|e| anyhow::anyhow!("protocol error: {e:?}"))?;
                 conn.apply(&mut session, results, &mut out)?;
-                if conn.publishing.is_some() {
-                    idle.as_mut().reset(tokio::time::Instant::now() + PUBLISH_IDLE_TIMEOUT);
+                if conn.publishing.is_some() && !was_publishing {
+                    // From the publish on, the media timeout applies.
+                    armed_at = tokio::time::Instant::now();
+                    idle.as_mut().reset(armed_at + limits.rtmp_media_timeout);
+                } else if conn.publishing.is_some() && conn.media_seen {
+                    conn.media_seen = false;
+                    let now = tokio::time::Instant::now();
+                    if now.duration_since(armed_at) >= Duration::from_secs(1) {
+                        armed_at = now;
+                        idle.as_mut().reset(now + limits.rtmp_media_timeout);
+                    }
                 }
             }
-            () = &mut idle, if conn.publishing.is_some() => {
-                anyhow::bail!("publisher silent for {PUBLISH_IDLE_TIMEOUT:?}");
+            () = &mut idle, if conn.playing.is_none() => {
+                if conn.publishing.is_some() {
+                    anyhow::bail!("publisher sent no media for {:?}", limits.rtmp_media_timeout);
+                }
+                anyhow::bail!("no publish or play within {:?}", limits.rtmp_idle_timeout);
             }
             media = async {
                 match conn.playing.as_mut() {
@@ -270,7 +306,21 @@ impl Conn {
                 "peer": self.peer.to_string(),
             }),
             events: self.events.clone(),
+            client: Some(self.peer.ip()),
+            resume_token: Some(self.resume_token(name, query)),
         }
+    }
+
+    /// Who may resume a stream during the reconnect grace: the same stream key and query on the
+    /// same application, and (unless configured otherwise) from the same address.
+    fn resume_token(&self, name: &str, query: &str) -> String {
+        let same_address = self.state.engine.config().rtmp_resume_same_address;
+        let ip = if same_address {
+            self.peer.ip().to_string()
+        } else {
+            String::new()
+        };
+        format!("rtmp|{ip}|{}|{name}?{query}", self.connect_query)
     }
 
     fn apply(
@@ -309,12 +359,12 @@ impl Conn {
                 if app == self.app {
                     session.accept_request(request_id).map_err(err)?
                 } else {
-                    tracing::info!(peer = %self.peer, app = %app_name, "RTMP connect to an unknown application refused");
+                    tracing::info!(peer = %self.peer, app = %Escaped(&redact::url(&app_name)), "RTMP connect to an unknown application refused");
                     session
                         .reject_request(
                             request_id,
                             "NetConnection.Connect.Rejected",
-                            &format!("Unknown application {app_name:?}"),
+                            &format!("Unknown application {:?}", redact::url(&app_name)),
                         )
                         .map_err(err)?
                 }
@@ -340,7 +390,7 @@ impl Conn {
                         session.accept_request(request_id).map_err(err)?
                     }
                     Err(e) => {
-                        tracing::info!(peer = %self.peer, stream = name, "RTMP publish refused: {e}");
+                        tracing::info!(peer = %self.peer, stream = %Escaped(name), "RTMP publish refused: {e}");
                         let code = match e {
                             EngineError::NameInUse => "NetStream.Publish.BadName",
                             _ => "NetStream.Publish.Failed",
@@ -356,6 +406,7 @@ impl Conn {
             } => {
                 if let Some((h, _)) = &self.publishing {
                     h.push_rtmp(flv::TAG_VIDEO, timestamp.value, &data);
+                    self.media_seen = true;
                 }
                 Vec::new()
             }
@@ -364,13 +415,14 @@ impl Conn {
             } => {
                 if let Some((h, _)) = &self.publishing {
                     h.push_rtmp(flv::TAG_AUDIO, timestamp.value, &data);
+                    self.media_seen = true;
                 }
                 Vec::new()
             }
             ServerSessionEvent::PublishStreamFinished { .. } => {
                 // A deliberate stop (OBS "Stop Streaming", ffmpeg at its end): no grace period.
                 if let Some((h, name)) = self.publishing.take() {
-                    tracing::info!(peer = %self.peer, stream = %name, "RTMP publisher finished");
+                    tracing::info!(peer = %self.peer, stream = %Escaped(&name), "RTMP publisher finished");
                     h.unpublish();
                 }
                 Vec::new()
@@ -392,7 +444,7 @@ impl Conn {
                         session.accept_request(request_id).map_err(err)?
                     }
                     Err(e) => {
-                        tracing::info!(peer = %self.peer, stream = name, "RTMP play refused: {e}");
+                        tracing::info!(peer = %self.peer, stream = %Escaped(name), "RTMP play refused: {e}");
                         let code = match e {
                             EngineError::StreamNotFound => "NetStream.Play.StreamNotFound",
                             _ => "NetStream.Play.Failed",

@@ -9,6 +9,7 @@ use crate::engine::{
     EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, StreamInfo,
     MAILBOX_CAPACITY,
 };
+use crate::redact::Escaped;
 use crate::server::AppState;
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, StreamExt};
@@ -54,7 +55,15 @@ struct Conn {
     events: mpsc::Sender<MediaNotice>,
     publishers: HashMap<String, Publisher>,
     players: HashMap<String, Player>,
+    /// Warnings this connection may still write: a client sending garbage gets a `fail` for every
+    /// frame, but only a few log lines.
+    log: crate::listen::LogBudget,
 }
+
+/// Warnings one connection may write per window.
+const WARNINGS_PER_WINDOW: u32 = 5;
+/// The window for [`WARNINGS_PER_WINDOW`].
+const WARNING_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs one connection to its end.
 pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
@@ -85,6 +94,7 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
         events: ev_tx,
         publishers: HashMap::new(),
         players: HashMap::new(),
+        log: crate::listen::LogBudget::new(WARNINGS_PER_WINDOW, WARNING_WINDOW),
     };
     tracing::info!(session = %id, %peer, "signaling connection opened");
     // The first ping goes out one interval in, not before the client's handshake.
@@ -182,7 +192,9 @@ impl Conn {
         let msg = match protocol::parse(text) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(session = %self.id, peer = %self.peer, "refused frame: {e}");
+                if let Some(skipped) = self.log.allow() {
+                    tracing::warn!(session = %self.id, peer = %self.peer, skipped, "refused frame: {e}");
+                }
                 return self.send(protocol::fail(&e.to_string(), e.api_method()));
             }
         };
@@ -236,7 +248,9 @@ impl Conn {
                         Ok(())
                     }
                     Err(e) => {
-                        tracing::info!(session = %self.id, login = %self.login, "room command refused: {e}");
+                        if self.log.allow().is_some() {
+                            tracing::info!(session = %self.id, login = %Escaped(&self.login), "room command refused: {e}");
+                        }
                         self.send(protocol::frame(
                             "DataStatusEvent",
                             json!({ "operationId": operation_id, "status": "FAILED", "info": e.to_string() }),
@@ -282,7 +296,7 @@ impl Conn {
             .sessions
             .insert(&self.id, info.clone(), ctl.clone());
         self.established = true;
-        tracing::info!(session = %self.id, app_key = %self.app_key, "session established");
+        tracing::info!(session = %self.id, app_key = %Escaped(&self.app_key), "session established");
         self.send(protocol::frame("getUserData", info))
     }
 
@@ -296,6 +310,8 @@ impl Conn {
             record: r.record,
             custom: r.custom.clone(),
             events: self.events.clone(),
+            client: Some(self.peer.ip()),
+            resume_token: None,
         }
     }
 
@@ -339,7 +355,9 @@ impl Conn {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(session = %self.id, stream = %r.name, "publish refused: {e} {}", detail(&e));
+                if let Some(skipped) = self.log.allow() {
+                    tracing::warn!(session = %self.id, stream = %Escaped(&r.name), skipped, "publish refused: {e} {}", detail(&e));
+                }
                 self.status(None, base, "FAILED", &e.to_string())
             }
         }
@@ -363,7 +381,9 @@ impl Conn {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(session = %self.id, stream = %r.name, "play refused: {e} {}", detail(&e));
+                if let Some(skipped) = self.log.allow() {
+                    tracing::warn!(session = %self.id, stream = %Escaped(&r.name), skipped, "play refused: {e} {}", detail(&e));
+                }
                 self.status(None, base, "FAILED", &e.to_string())
             }
         }
@@ -418,7 +438,7 @@ impl Conn {
                     self.room_unpublished(p, "FAILED");
                 }
                 self.end_media(msid);
-                tracing::warn!(session = %self.id, stream = %name, "media session failed: {text}");
+                tracing::warn!(session = %self.id, stream = %Escaped(&name), "media session failed: {text}");
                 self.status(info, base, "FAILED", &text)
             }
             MediaEvent::Stop(text) => {

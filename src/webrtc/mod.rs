@@ -40,6 +40,9 @@ pub enum NegotiationError {
     /// webrtcbin went away mid-negotiation.
     #[error("negotiation aborted")]
     Aborted,
+    /// No local candidate could be gathered: every media port in the range is taken.
+    #[error("no free media port")]
+    NoCandidates,
 }
 
 /// Makes a webrtcbin with bundling and the ICE configuration applied.
@@ -163,6 +166,10 @@ pub async fn answer(
         .as_text()
         .map_err(|e| NegotiationError::Answer(e.to_string()))?;
     let list = candidates.lock().map(|l| l.clone()).unwrap_or_default();
+    if list.is_empty() && !text.contains("a=candidate") {
+        // An answer without candidates cannot connect; say so now instead of timing out later.
+        return Err(NegotiationError::NoCandidates);
+    }
     Ok(inline_candidates(&text, &list))
 }
 

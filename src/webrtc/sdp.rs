@@ -86,6 +86,27 @@ impl OfferedMedia {
     }
 }
 
+/// Refuses an offer larger than `max_bytes` or with more than `max_sections` m-lines before any
+/// work is done on it: webrtcbin's cost grows with every m-line, and a browser sends two or three.
+pub fn check_limits(text: &str, max_bytes: usize, max_sections: usize) -> Result<(), SdpError> {
+    if text.len() > max_bytes {
+        return Err(SdpError::Unusable(format!(
+            "offer is {} bytes, more than the {max_bytes} accepted",
+            text.len()
+        )));
+    }
+    let sections = text
+        .split('\n')
+        .filter(|l| l.trim_start().starts_with("m="))
+        .count();
+    if sections > max_sections {
+        return Err(SdpError::Unusable(format!(
+            "offer has {sections} media sections, more than the {max_sections} accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// Reads an offer; refuses text that is not a WebRTC offer (no ICE credentials, no DTLS fingerprint,
 /// no audio or video).
 pub fn analyze_offer(text: &str) -> Result<Vec<OfferedMedia>, SdpError> {
@@ -296,6 +317,23 @@ fn truncate(s: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oversized_offers_are_refused_before_parsing() {
+        let many = format!(
+            "v=0\r\n{}",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n".repeat(17)
+        );
+        assert!(super::check_limits(&many, 64 * 1024, 16)
+            .unwrap_err()
+            .to_string()
+            .contains("17 media sections"));
+        assert!(super::check_limits(&many, 100, 32)
+            .unwrap_err()
+            .to_string()
+            .contains("bytes"));
+        assert!(super::check_limits(&many, 64 * 1024, 17).is_ok());
+    }
+
     use super::*;
 
     const CHROME_PUBLISH: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
