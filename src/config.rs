@@ -261,6 +261,36 @@ impl Config {
         toml::from_str(text)
     }
 
+    /// Sets one value by its path in the file, `KEY=VALUE` (`limits.max_connections_per_ip=64`,
+    /// `rest.cors_origins=["https://a.example"]`): what `--set` does, so every setting can come from
+    /// the command line or the environment. VALUE is TOML; text that is not TOML is taken as a string.
+    pub fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
+        let bad = |why: String| ConfigError::Invalid(format!("--set {assignment:?}: {why}"));
+        let (path, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=VALUE".into()))?;
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+        let mut root = toml::Table::try_from(&*self).map_err(|e| bad(e.to_string()))?;
+        let keys: Vec<&str> = path.trim().split('.').collect();
+        let (last, parents) = keys
+            .split_last()
+            .ok_or_else(|| bad("empty key".into()))?;
+        let mut table = &mut root;
+        for k in parents {
+            table = table
+                .entry(k.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| bad(format!("{k} is not a section")))?;
+        }
+        table.insert(last.to_string(), value);
+        *self = Config::deserialize(root).map_err(|e| bad(e.to_string()))?;
+        Ok(())
+    }
+
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.ice.port_min == 0 || self.ice.port_min > self.ice.port_max {
@@ -361,6 +391,22 @@ mod tests {
         );
         assert_eq!(c.ice.connect_timeout, Duration::from_millis(2500));
         assert_eq!(c.signaling.ping_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn set_overrides_one_value_by_path() {
+        let mut c = Config::default();
+        c.set("limits.max_connections_per_ip=64").unwrap();
+        c.set("limits.http_idle_timeout=2.5").unwrap();
+        c.set(r#"rest.cors_origins=["https://a.example"]"#).unwrap();
+        c.set("rtmp_app=broadcast").unwrap();
+        assert_eq!(c.limits.max_connections_per_ip, 64);
+        assert_eq!(c.limits.http_idle_timeout, Duration::from_millis(2500));
+        assert_eq!(c.rest.cors_origins, vec!["https://a.example".to_string()]);
+        assert_eq!(c.rtmp_app, "broadcast");
+        assert!(c.set("limits.no_such_limit=1").is_err());
+        assert!(c.set("limits.max_connections_per_ip=lots").is_err());
+        assert!(c.set("no equals sign").is_err());
     }
 
     #[test]

@@ -111,6 +111,11 @@ struct ServeArgs {
     /// Require `Authorization: Bearer TOKEN` on WHIP/WHEP requests.
     #[arg(long, env = "STREAMGATE_WHIP_TOKEN")]
     whip_token: Option<String>,
+    /// Any setting of the configuration file, as KEY=VALUE with KEY its path
+    /// (`--set limits.max_connections_per_ip=64`); repeatable; applied last. From the environment:
+    /// STREAMGATE_SET, settings separated by `;`.
+    #[arg(long = "set", env = "STREAMGATE_SET", value_delimiter = ';')]
+    set: Vec<String>,
 }
 
 impl ServeArgs {
@@ -166,6 +171,9 @@ impl ServeArgs {
         }
         if self.whip_token.is_some() {
             c.whip.token = self.whip_token.clone();
+        }
+        for a in &self.set {
+            c.set(a)?;
         }
         c.validate()?;
         Ok(c)
