@@ -9,6 +9,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod fuzzing;
 pub mod listen;
 pub mod pull;
 pub mod redact;
