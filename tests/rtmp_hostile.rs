@@ -1,7 +1,7 @@
 //! Hostile RTMP input after a real handshake: interleaved chunk streams that used to panic the
-//! chunk deserializer, AMF0 nested deep enough to overflow the stack, and a `@setDataFrame`
-//! without metadata. Each connection is answered or closed, no task panics, and afterwards
-//! ffmpeg still publishes and `/health` is 200.
+//! chunk deserializer, AMF0 nested deep enough to overflow the stack, a `@setDataFrame` without
+//! metadata and an empty AMF0 command. Each connection is answered or closed, no task panics,
+//! and afterwards ffmpeg still publishes and `/health` is 200.
 
 mod common;
 
@@ -160,6 +160,17 @@ async fn hostile_chunks_and_amf0_leave_the_server_serving() {
         "the connection still answers"
     );
     drop(s);
+
+    // 4. An AMF0 command with no values at all (found by fuzzing): that connection ends.
+    let (mut s, _) = common::rtmp_handshake(rtmp).await;
+    // By hand: rml_rtmp's serializer writes no chunk at all for an empty message.
+    s.write_all(&type0_header(3, 0, TYPE_AMF0_COMMAND))
+        .await
+        .unwrap();
+    assert!(
+        read_until(&mut s, b"\0never sent\0").await.is_err(),
+        "the connection is closed"
+    );
 
     // Another client still connects and publishes, and the server reports itself healthy.
     let encode = [

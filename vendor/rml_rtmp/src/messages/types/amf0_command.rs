@@ -32,7 +32,9 @@ pub fn deserialize(data: Bytes) -> Result<RtmpMessage, MessageDeserializationErr
     let transaction_id: f64;
     let command_object: Amf0Value;
     {
-        let mut arg_iterator = arguments.drain(..3);
+        // A command has a name, a transaction id and a command object; fewer values from the
+        // peer are an error below, not an out-of-range drain.
+        let mut arg_iterator = arguments.drain(..arguments.len().min(3));
 
         command_name = match arg_iterator
             .next()
@@ -72,7 +74,18 @@ mod tests {
     use std::collections::HashMap;
     use std::io::Cursor;
 
-    use messages::RtmpMessage;
+    use messages::{MessageDeserializationError, RtmpMessage};
+
+    #[test]
+    fn fewer_than_three_values_is_an_error() {
+        let one = rml_amf0::serialize(&vec![Amf0Value::Utf8String("connect".to_string())]);
+        for data in vec![Vec::new(), one.unwrap()] {
+            match deserialize(Bytes::from(data)) {
+                Err(MessageDeserializationError::InvalidMessageFormat) => {}
+                x => panic!("Expected InvalidMessageFormat, got {:?}", x),
+            }
+        }
+    }
 
     #[test]
     fn can_serialize_message() {
