@@ -275,9 +275,7 @@ impl Config {
             .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
         let mut root = toml::Table::try_from(&*self).map_err(|e| bad(e.to_string()))?;
         let keys: Vec<&str> = path.trim().split('.').collect();
-        let (last, parents) = keys
-            .split_last()
-            .ok_or_else(|| bad("empty key".into()))?;
+        let (last, parents) = keys.split_last().ok_or_else(|| bad("empty key".into()))?;
         let mut table = &mut root;
         for k in parents {
             table = table

@@ -11,16 +11,14 @@ pub mod config;
 pub mod engine;
 pub mod fuzzing;
 pub mod listen;
-pub mod pull;
+pub mod protocols;
 pub mod redact;
 pub mod rooms;
-pub mod rtmp;
 pub mod server;
 pub mod signaling;
 pub mod telemetry;
 pub mod web;
-pub mod webrtc;
-pub mod whip;
 
 pub use config::Config;
+pub use protocols::{rtmp, webrtc};
 pub use server::{start, App};

@@ -28,12 +28,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// This server's node id in WCS's objects.
     pub node_id: String,
-    /// WHIP/WHEP sessions.
-    pub whip: crate::whip::WhipSessions,
     /// Rooms of the room application.
     pub rooms: Arc<Mutex<crate::rooms::Rooms>>,
-    /// Streams pulled from other RTMP servers.
-    pub pulls: crate::pull::Pulls,
 }
 
 impl AppState {
@@ -45,9 +41,7 @@ impl AppState {
             sessions: Sessions::default(),
             shutdown: stop,
             node_id,
-            whip: Default::default(),
             rooms: Default::default(),
-            pulls: Default::default(),
         }
     }
 
@@ -93,7 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ws_upgrade))
         .route("/websocket", get(ws_upgrade))
         .merge(rest)
-        .merge(crate::whip::router().layer(whip_cors()))
+        .merge(crate::webrtc::whip::router().layer(whip_cors()))
         .merge(crate::web::router())
         .with_state(state)
 }
@@ -234,8 +228,6 @@ impl App {
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
         self.state.engine.shutdown();
-        self.state.whip.clear();
-        self.state.pulls.clear();
         let _ = self.stop_tx.send(true);
         // Sessions end their streams and close; wait for them, but not forever.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -450,7 +450,7 @@ async fn a_player_that_stops_reading_is_cut_back_and_harms_no_one() {
     let mut worst = 0.0f64;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        worst = worst.max(common::metric(http, "streamgate_rtmp_queued_bytes").await);
+        worst = worst.max(common::metric(http, "streamgate_output_queued_bytes").await);
     }
     let (video, audio, err) = reader.await.unwrap();
     assert!(
@@ -458,7 +458,7 @@ async fn a_player_that_stops_reading_is_cut_back_and_harms_no_one() {
         "the healthy viewer got {video} video and {audio} audio frames in 8 s\n{err}"
     );
     assert!(
-        common::metric(http, "streamgate_rtmp_dropped_messages").await > 0.0,
+        common::metric(http, "streamgate_output_dropped_messages").await > 0.0,
         "the stalled viewer was cut back"
     );
     assert!(

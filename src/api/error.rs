@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 403: admission refused.
+    #[error("{0}")]
+    Forbidden(String),
     /// 415: a state-changing request that is not `application/json`.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -37,9 +40,11 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::StreamNotFound => ApiError::NotFound(e.to_string()),
-            EngineError::NameInUse | EngineError::MediaSessionInUse => {
-                ApiError::Conflict(e.to_string())
-            }
+            EngineError::NameInUse
+            | EngineError::MediaSessionInUse
+            | EngineError::AlreadyRecording => ApiError::Conflict(e.to_string()),
+            EngineError::NotRecording => ApiError::NotFound(e.to_string()),
+            EngineError::Denied(_) => ApiError::Forbidden(e.to_string()),
             EngineError::Invalid(_) | EngineError::BadSdp(_) | EngineError::NoCommonCodecs => {
                 ApiError::BadRequest(e.to_string())
             }
@@ -58,6 +63,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
             ApiError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),

@@ -1,22 +1,16 @@
-//! The handles front ends hold: a publish handle keeps a stream alive, a play handle a viewer.
-//! Dropping one undoes what it stands for.
+//! The handles front ends hold: a publish handle keeps a stream alive with its source, a play
+//! handle a viewer with its output. Dropping one undoes what it stands for.
 
-use super::bridge::Bridge;
-use super::{Engine, RtmpOut};
-use crate::webrtc;
+use super::seam::{Output, Source};
+use super::{Engine, StreamMedia};
 use std::sync::Arc;
 
 /// Keeps a published stream alive; dropping it unpublishes the stream and tells its viewers.
 pub struct PublishHandle {
     pub(super) engine: Engine,
     pub(super) media_session_id: String,
-    pub(super) ingest: Option<IngestKind>,
-    pub(super) rtmp_out: Option<Arc<RtmpOut>>,
-}
-
-pub(super) enum IngestKind {
-    WebRtc(#[allow(dead_code)] webrtc::publish::Ingest),
-    Rtmp(crate::rtmp::ingest::RtmpIngest),
+    pub(super) media: Arc<StreamMedia>,
+    pub(super) source: Option<Box<dyn Source>>,
 }
 
 impl PublishHandle {
@@ -25,62 +19,71 @@ impl PublishHandle {
         &self.media_session_id
     }
 
-    /// Hands one RTMP audio/video message to an RTMP ingest (ignored for other ingests).
-    pub fn push_rtmp(&self, kind: u8, ts_ms: u32, body: &[u8]) {
-        if let Some(IngestKind::Rtmp(i)) = &self.ingest {
-            i.push(kind, ts_ms, body);
-        }
+    /// The stream's media: the producers the source feeds.
+    pub fn media(&self) -> &Arc<StreamMedia> {
+        &self.media
     }
-}
 
-impl PublishHandle {
+    /// The engine it belongs to.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Hands the running source over: it lives as long as the stream.
+    pub fn set_source(&mut self, source: Box<dyn Source>) {
+        self.source = Some(source);
+    }
+
     /// Ends the stream now, for a deliberate stop (the client unpublished, REST terminate): no
     /// reconnect grace period, viewers are told at once.
     pub fn unpublish(mut self) {
         self.engine.remove_publisher(&self.media_session_id, false);
-        self.ingest.take();
+        self.source.take();
     }
 }
 
 impl Drop for PublishHandle {
-    /// Dropped without [`PublishHandle::unpublish`]: the publisher went away (an RTMP stream then
-    /// waits for it during the grace period).
+    /// Dropped without [`PublishHandle::unpublish`]: the publisher went away (a resumable stream
+    /// then waits for it during the grace period).
     fn drop(&mut self) {
         self.engine.remove_publisher(&self.media_session_id, true);
-        self.ingest.take();
+        self.source.take();
     }
 }
 
-/// Keeps a viewer alive; dropping it detaches the viewer and stops its pipeline.
+/// Keeps a viewer alive; dropping it detaches the viewer and stops its output.
 pub struct PlayHandle {
     pub(super) engine: Engine,
     pub(super) media_session_id: String,
-    pub(super) viewer: Option<webrtc::play::Viewer>,
-    pub(super) _bridges: Vec<Arc<Bridge>>,
-    pub(super) _rtmp: Option<Arc<RtmpOut>>,
+    pub(super) media: Arc<StreamMedia>,
+    pub(super) output: Option<Box<dyn Output>>,
 }
 
 impl PlayHandle {
-    /// A handle for a registered viewer, before its pipeline exists (dropping it unregisters).
-    pub(super) fn new(engine: &Engine, req: &super::MediaRequest) -> Self {
-        Self {
-            engine: engine.clone(),
-            media_session_id: req.media_session_id.clone(),
-            viewer: None,
-            _bridges: Vec::new(),
-            _rtmp: None,
-        }
-    }
-
     /// The media session id.
     pub fn media_session_id(&self) -> &str {
         &self.media_session_id
+    }
+
+    /// The stream's media: the producers (and shared outputs) the viewer's output takes from.
+    pub fn media(&self) -> &Arc<StreamMedia> {
+        &self.media
+    }
+
+    /// The engine it belongs to.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Hands the viewer's running output over: it lives as long as the viewer.
+    pub fn set_output(&mut self, output: Box<dyn Output>) {
+        self.output = Some(output);
     }
 }
 
 impl Drop for PlayHandle {
     fn drop(&mut self) {
         self.engine.remove_viewer(&self.media_session_id);
-        self.viewer.take();
+        self.output.take();
     }
 }

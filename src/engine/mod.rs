@@ -1,35 +1,42 @@
 //! The engine: the only owner of streams and their pipelines. A stream has a name, one source (a
-//! publisher) and any number of consumers (viewers); each is a media session with its own pipeline.
-//! Front ends (signaling, REST) hold an [`Engine`] handle and the publish/play handles it returns;
-//! they never touch GStreamer. Everything an owner must react to (connected, failed, asked to stop,
-//! a stream event for its viewer) arrives on the owner's mailbox as a [`MediaNotice`].
+//! publisher) and any number of consumers (viewers); each is a media session. The engine knows
+//! streams, tracks, producers and pipelines, and no protocol: protocols plug in through its seam
+//! ([`seam`]): [`Engine::publish`] and [`Engine::play`] (both through one admission point),
+//! shared outputs made once per stream, jobs the server owns, and one event stream.
+//! Front ends hold an [`Engine`] handle and the publish/play handles it returns. Everything an
+//! owner must react to (connected, failed, asked to stop, a stream event for its viewer) arrives on
+//! the owner's mailbox as a [`MediaNotice`].
 
+pub mod admission;
 pub mod bridge;
+pub mod events;
 mod handles;
+mod jobs;
 pub mod media;
 pub mod pipeline;
 pub mod producer;
 mod registry;
-mod rtmp;
+pub mod seam;
 mod stream;
 pub mod templates;
 
-use handles::IngestKind;
+pub use admission::{Action, Admission, AdmissionRequest, BoxFuture, Resolver};
+pub use events::EngineEvent;
 pub use handles::{PlayHandle, PublishHandle};
+pub use jobs::JobInfo;
 pub use registry::{StreamInfo, StreamStatus};
-pub use stream::{RtmpOut, StreamMedia};
+pub use seam::{Output, SharedOutput, Source};
+pub use stream::StreamMedia;
 
 use crate::config::Config;
-use crate::webrtc::{self, sdp, PeerState};
-use bridge::Bridge;
-
+use media::Codec;
 use producer::ProducerLimits;
 use registry::{Registry, SessionEntry, StreamEntry};
 use serde_json::Value;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// What went wrong, worded as WCS's `info` strings where WCS has one.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -64,6 +71,15 @@ pub enum EngineError {
     /// The client already has as many negotiations pending as it may.
     #[error("Too many pending negotiations from this client")]
     TooManyPending,
+    /// Admission said no (a hook, a token); the reason is the client's to read.
+    #[error("{0}")]
+    Denied(String),
+    /// The stream is already being recorded.
+    #[error("Stream is already being recorded")]
+    AlreadyRecording,
+    /// The stream is not being recorded.
+    #[error("Stream is not being recorded")]
+    NotRecording,
 }
 
 /// Something a media session's owner has to know.
@@ -75,6 +91,13 @@ pub enum MediaEvent {
     Failed(String),
     /// The owner must end the session (REST terminate, the publisher left, shutdown).
     Stop(String),
+    /// Recording of the stream started or stopped (every publisher and viewer is told).
+    Recording {
+        /// Recording now.
+        active: bool,
+        /// The file being (or last) written.
+        file_name: String,
+    },
     /// A publisher's stream event for this viewer (mute, unmute, data).
     StreamEvent {
         /// Event type, e.g. `audioMuted` or `data`.
@@ -108,7 +131,7 @@ pub struct MediaRequest {
     pub media_session_id: String,
     /// Stream name.
     pub name: String,
-    /// The SDP offer.
+    /// The SDP offer, for sources that negotiate one (kept for hooks too).
     pub sdp: String,
     /// Whether this is to be recorded.
     pub record: bool,
@@ -134,12 +157,14 @@ pub struct EngineCounts {
     pub pipelines: usize,
     /// Codec bridges running.
     pub bridges: usize,
-    /// Streams with a running RTMP output.
-    pub rtmp_outputs: usize,
-    /// Bytes queued for RTMP viewers and not yet written.
-    pub rtmp_queued_bytes: u64,
-    /// Messages not sent to RTMP viewers that had fallen behind (for the live streams).
-    pub rtmp_dropped_messages: u64,
+    /// Shared outputs running (one per stream and format).
+    pub shared_outputs: usize,
+    /// Bytes queued in shared outputs for their users and not yet written.
+    pub output_queued_bytes: u64,
+    /// Messages shared outputs did not send to users that had fallen behind (live streams).
+    pub output_dropped_messages: u64,
+    /// Jobs the engine runs (pulls, WHIP/WHEP resources, recordings).
+    pub jobs: usize,
 }
 
 struct EngineInner {
@@ -147,12 +172,50 @@ struct EngineInner {
     pipelines: pipeline::PipelineCounter,
     limits: ProducerLimits,
     registry: Mutex<Registry>,
+    jobs: Mutex<jobs::Jobs>,
+    events: broadcast::Sender<EngineEvent>,
+    admission: RwLock<Arc<dyn Admission>>,
+    resolvers: RwLock<Vec<Arc<dyn Resolver>>>,
+}
+
+/// How a source publishes: what the engine must know before its media flows.
+#[derive(Debug, Clone)]
+pub struct PublishSpec {
+    /// `WebRTC`, `RTMP`, … as REST and hooks report it.
+    pub provider: &'static str,
+    /// The video track's codec, when known now (more can be announced later with
+    /// [`StreamMedia::add_track`]).
+    pub video: Option<Codec>,
+    /// The audio track's codec, when known now.
+    pub audio: Option<Codec>,
+    /// Whether the tracks are all known now; otherwise the source calls
+    /// [`StreamMedia::tracks_complete`] once it has demuxed them, and viewers wait for that.
+    pub complete: bool,
+    /// The source may send B-frames (encoders do; browsers never do).
+    pub may_reorder: bool,
+    /// The source is connected now (PUBLISHING); otherwise it is PENDING until
+    /// [`Engine::connected`].
+    pub connected: bool,
+    /// A dropped publisher may come back within the reconnect grace and resume the stream (given
+    /// the same `MediaRequest::resume_token`), its viewers kept meanwhile.
+    pub resumable: bool,
 }
 
 /// A cheap, cloneable handle to the engine.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<EngineInner>,
+}
+
+/// A handle that does not keep the engine alive, for callbacks and timers.
+#[derive(Clone)]
+pub struct WeakEngine(std::sync::Weak<EngineInner>);
+
+impl WeakEngine {
+    /// The engine, while it exists.
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner })
+    }
 }
 
 /// Checks a stream name a client asks to publish or play: 1 to 255 bytes, no control characters.
@@ -208,8 +271,91 @@ impl Engine {
                 pipelines: pipeline::PipelineCounter::default(),
                 limits,
                 registry: Mutex::new(Registry::default()),
+                jobs: Mutex::default(),
+                events: events::channel(),
+                admission: RwLock::new(Arc::new(admission::AdmitAll)),
+                resolvers: RwLock::default(),
             }),
         }
+    }
+
+    /// A handle that does not keep the engine alive.
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
+    }
+
+    /// The fan-out limits every producer and consumer queue uses.
+    pub fn limits(&self) -> ProducerLimits {
+        self.inner.limits
+    }
+
+    /// The pipeline counter every pipeline of this engine registers with.
+    pub fn pipelines(&self) -> &pipeline::PipelineCounter {
+        &self.inner.pipelines
+    }
+
+    /// Subscribes to the engine's events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Announces an event to every subscriber (none listening is fine).
+    pub fn emit(&self, event: EngineEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Puts `admission` in charge of every publish and play from now on.
+    pub fn set_admission(&self, admission: Arc<dyn Admission>) {
+        if let Ok(mut a) = self.inner.admission.write() {
+            *a = admission;
+        }
+    }
+
+    /// Adds a resolver, asked (in the order added) for names nobody publishes.
+    pub fn add_resolver(&self, resolver: Arc<dyn Resolver>) {
+        if let Ok(mut r) = self.inner.resolvers.write() {
+            r.push(resolver);
+        }
+    }
+
+    async fn admit(
+        &self,
+        req: &MediaRequest,
+        action: Action,
+        provider: &'static str,
+    ) -> Result<(), EngineError> {
+        let admission = match self.inner.admission.read() {
+            Ok(a) => a.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let ask = AdmissionRequest {
+            action,
+            name: req.name.clone(),
+            media_session_id: req.media_session_id.clone(),
+            session_id: req.session_id.clone(),
+            app_key: req.app_key.clone(),
+            provider,
+            client: req.client,
+            custom: req.custom.clone(),
+        };
+        admission.admit(ask).await.inspect_err(|e| {
+            tracing::info!(stream = %crate::redact::Escaped(&req.name), ?action, "not admitted: {e}");
+        })
+    }
+
+    /// Makes stream `name` with the first resolver that knows it; false when none does.
+    async fn resolve(&self, name: &str) -> Result<bool, EngineError> {
+        let resolvers: Vec<Arc<dyn Resolver>> = match self.inner.resolvers.read() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for r in resolvers {
+            if let Some(fut) = r.resolve(self, name) {
+                fut.await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The configuration the engine runs with.
@@ -225,43 +371,22 @@ impl Engine {
         }
     }
 
-    /// How many host candidates to wait for before answering, when that is knowable.
-    fn expected_candidates(&self) -> Option<usize> {
-        let ice = &self.inner.config.ice;
-        (ice.stun_servers.is_empty() && ice.turn_servers.is_empty() && !ice.addresses.is_empty())
-            .then_some(ice.addresses.len())
-    }
-
-    fn finish_answer(&self, answer: String) -> String {
-        match self.inner.config.ice.announce_address {
-            Some(ip) => sdp::announce_address(&answer, ip),
-            None => answer,
-        }
-    }
-
-    /// Publishes a WebRTC stream from an offer. Returns the handle that keeps it alive and the answer.
-    pub async fn publish_webrtc(
+    /// Publishes stream `req.name`: admission, then the name is reserved (or, for a resumable
+    /// source presenting the same resume token during the reconnect grace, the waiting stream is
+    /// taken over). The handle gives the stream's media (its producers) to the source, which builds
+    /// its pipeline and hands it over with [`PublishHandle::set_source`]. Dropping the handle
+    /// unpublishes.
+    pub async fn publish(
         &self,
-        req: MediaRequest,
-    ) -> Result<(PublishHandle, String), EngineError> {
+        req: &MediaRequest,
+        spec: PublishSpec,
+    ) -> Result<PublishHandle, EngineError> {
         valid_name(&req.name)?;
         if req.media_session_id.is_empty() {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
-        let offer = self.read_offer(&req.sdp)?;
-        let plan =
-            webrtc::publish::IngestPlan::from_offer(&offer).ok_or(EngineError::NoCommonCodecs)?;
-        let limits = self.inner.limits;
-        let media = StreamMedia::new(
-            &req.name,
-            plan.video.as_ref().map(|(c, _)| c.codec),
-            plan.audio.as_ref().map(|(c, _)| c.codec),
-            false,
-            limits,
-            self.inner.pipelines.clone(),
-        );
-        let info = StreamInfo::new(&req, true, &media, "WebRTC");
-        {
+        self.admit(req, Action::Publish, spec.provider).await?;
+        let media = {
             let mut reg = self.registry();
             if reg.shutting_down {
                 return Err(EngineError::ShuttingDown);
@@ -269,19 +394,59 @@ impl Engine {
             if reg.sessions.contains_key(&req.media_session_id) {
                 return Err(EngineError::MediaSessionInUse);
             }
-            if reg.streams.contains_key(&req.name) {
-                return Err(EngineError::NameInUse);
+            if !spec.connected {
+                self.check_pending(&reg, req)?;
             }
-            self.check_pending(&reg, &req)?;
-            reg.streams.insert(
-                req.name.clone(),
-                StreamEntry {
-                    media: media.clone(),
-                    publisher: req.media_session_id.clone(),
-                    viewers: Default::default(),
-                    resume_token: None,
-                },
-            );
+            let media = match reg.streams.get_mut(&req.name) {
+                // The same publisher coming back within the grace period takes its stream over;
+                // anyone else is refused until the grace ends, so viewers never silently watch a
+                // different publisher.
+                Some(entry)
+                    if entry.publisher.starts_with("orphan:")
+                        && req.resume_token.is_some()
+                        && entry.resume_token == req.resume_token =>
+                {
+                    entry.publisher = req.media_session_id.clone();
+                    tracing::info!(stream = %crate::redact::Escaped(&req.name), viewers = entry.viewers.len(), "publisher resumed its stream");
+                    entry.media.clone()
+                }
+                Some(entry) => {
+                    if entry.publisher.starts_with("orphan:") {
+                        tracing::warn!(stream = %crate::redact::Escaped(&req.name), "publish refused: the stream waits for its own publisher to come back");
+                    }
+                    return Err(EngineError::NameInUse);
+                }
+                None => {
+                    let media = StreamMedia::new(
+                        &req.name,
+                        spec.video,
+                        spec.audio,
+                        spec.may_reorder,
+                        self.inner.limits,
+                        self.inner.pipelines.clone(),
+                    );
+                    if spec.complete {
+                        media.tracks_complete();
+                    }
+                    reg.streams.insert(
+                        req.name.clone(),
+                        StreamEntry {
+                            media: media.clone(),
+                            publisher: req.media_session_id.clone(),
+                            viewers: Default::default(),
+                            resume_token: spec
+                                .resumable
+                                .then(|| req.resume_token.clone())
+                                .flatten(),
+                        },
+                    );
+                    media
+                }
+            };
+            let mut info = StreamInfo::new(req, true, &media, spec.provider);
+            if spec.connected {
+                info.status = StreamStatus::Publishing;
+            }
             reg.sessions.insert(
                 req.media_session_id.clone(),
                 SessionEntry {
@@ -290,79 +455,65 @@ impl Engine {
                     client: req.client,
                 },
             );
+            media
+        };
+        if spec.connected {
+            self.emit(EngineEvent::Published {
+                name: req.name.clone(),
+                media_session_id: req.media_session_id.clone(),
+                provider: spec.provider,
+            });
         }
-        // From here on, dropping the handle undoes the registration.
-        let mut handle = PublishHandle {
+        tracing::info!(stream = %crate::redact::Escaped(&req.name), media_session = %req.media_session_id, provider = spec.provider, "publishing");
+        Ok(PublishHandle {
             engine: self.clone(),
             media_session_id: req.media_session_id.clone(),
-            ingest: None,
-            rtmp_out: None,
-        };
-        let pipeline_name = format!("{}-publish-{}", req.name, short(&req.media_session_id));
-        let mut ingest = webrtc::publish::build(
-            &pipeline_name,
-            &self.inner.pipelines,
-            &plan,
-            media.video.clone(),
-            media.audio.clone(),
-            &self.inner.config.ice,
-        )
-        .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        self.watch_session(
-            &mut ingest.guard,
-            &ingest.webrtcbin,
-            &req,
-            StreamStatus::Publishing,
-        );
-        let webrtcbin = ingest.webrtcbin.clone();
-        let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
-        handle.ingest = Some(IngestKind::WebRtc(ingest));
-        let answer = answer.await.map_err(negotiation_error)?;
-        tracing::info!(stream = %crate::redact::Escaped(&req.name), media_session = %req.media_session_id, "publishing");
-        tracing::debug!(offer = %req.sdp, answer = %answer, "publish negotiated");
-        Ok((handle, self.finish_answer(answer)))
+            media,
+            source: None,
+        })
     }
 
-    /// Plays a stream over WebRTC from a (recvonly) offer.
-    pub async fn play_webrtc(
+    /// Plays stream `req.name`: admission, then (when nobody publishes the name) the resolvers,
+    /// then the viewer is registered. The handle gives the stream's media to the output, which
+    /// the protocol builds and hands over with [`PlayHandle::set_output`]. A viewer that is not
+    /// `connected` yet is PENDING until [`Engine::connected`].
+    pub async fn play(
         &self,
-        req: MediaRequest,
-    ) -> Result<(PlayHandle, String), EngineError> {
+        req: &MediaRequest,
+        provider: &'static str,
+        connected: bool,
+    ) -> Result<PlayHandle, EngineError> {
         if req.media_session_id.is_empty() {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
         valid_name(&req.name).map_err(|_| EngineError::StreamNotFound)?;
-        let offer = self.read_offer(&req.sdp)?;
-        let media = self.register_viewer(&req, "WebRTC", StreamStatus::Pending)?;
-        let mut handle = PlayHandle::new(self, &req);
-        media.probe_reordering().await;
-        let (tracks, bridges) = viewer_tracks(&media, &offer)?;
-        handle._bridges = bridges;
-        let pipeline_name = format!("{}-play-{}", req.name, short(&req.media_session_id));
-        let mut viewer = webrtc::play::build(
-            &pipeline_name,
-            &self.inner.pipelines,
-            tracks,
-            &self.inner.config.ice,
-            &self.inner.limits,
-        )
-        .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        self.watch_session(
-            &mut viewer.guard,
-            &viewer.webrtcbin,
-            &req,
-            StreamStatus::Playing,
-        );
-        let webrtcbin = viewer.webrtcbin.clone();
-        let answer = webrtc::answer(&webrtcbin, &req.sdp, self.expected_candidates());
-        handle.viewer = Some(viewer);
-        let answer = answer.await.map_err(negotiation_error)?;
-        tracing::info!(stream = %crate::redact::Escaped(&req.name), media_session = %req.media_session_id, "playing");
-        let answer = sdp::unify_msid(
-            &answer,
-            &format!("streamgate-{}", short(&req.media_session_id)),
-        );
-        Ok((handle, self.finish_answer(answer)))
+        self.admit(req, Action::Play, provider).await?;
+        let known = self.registry().streams.contains_key(&req.name);
+        if !known && !self.resolve(&req.name).await? {
+            return Err(EngineError::StreamNotFound);
+        }
+        let status = if connected {
+            StreamStatus::Playing
+        } else {
+            StreamStatus::Pending
+        };
+        let media = self.register_viewer(req, provider, status)?;
+        let handle = PlayHandle {
+            engine: self.clone(),
+            media_session_id: req.media_session_id.clone(),
+            media,
+            output: None,
+        };
+        // A source that learns its tracks late (a demuxer) is waited for, but not forever.
+        handle.media.wait_tracks(TRACKS_TIMEOUT).await;
+        if connected {
+            self.emit(EngineEvent::Playing {
+                name: req.name.clone(),
+                media_session_id: req.media_session_id.clone(),
+                provider,
+            });
+        }
+        Ok(handle)
     }
 
     /// Registers a viewer media session of stream `req.name`; returns the stream's media.
@@ -401,16 +552,8 @@ impl Engine {
         Ok(media)
     }
 
-    /// Checks an offer's size before reading it, then reads it.
-    fn read_offer(&self, text: &str) -> Result<Vec<sdp::OfferedMedia>, EngineError> {
-        let l = &self.inner.config.limits;
-        sdp::check_limits(text, l.max_sdp_bytes, l.max_media_sections)
-            .and_then(|()| sdp::analyze_offer(text))
-            .map_err(|e| EngineError::BadSdp(e.to_string()))
-    }
-
     /// Refuses one more negotiation from a client that has its fill pending: each holds a
-    /// webrtcbin, a media port and perhaps a stream name until it connects or times out.
+    /// pipeline, a media port and perhaps a stream name until it connects or times out.
     fn check_pending(&self, reg: &Registry, req: &MediaRequest) -> Result<(), EngineError> {
         let Some(ip) = req.client else {
             return Ok(());
@@ -427,61 +570,80 @@ impl Engine {
         Ok(())
     }
 
-    /// Wires a media session's peer state, bus errors and connect timeout to its owner's mailbox.
-    fn watch_session(
-        &self,
-        guard: &mut pipeline::PipelineGuard,
-        webrtcbin: &gst::Element,
-        req: &MediaRequest,
-        on_connect: StreamStatus,
-    ) {
-        let weak = Arc::downgrade(&self.inner);
-        let msid = req.media_session_id.clone();
-        let tx = req.events.clone();
-        webrtc::on_peer_state(webrtcbin, move |state| {
-            let Some(inner) = weak.upgrade() else { return };
-            let engine = Engine { inner };
-            match state {
-                PeerState::Connected => {
-                    if engine.set_status(&msid, on_connect) {
-                        notify(&tx, &msid, MediaEvent::Connected);
-                    }
+    /// A PENDING media session is connected: it becomes PUBLISHING or PLAYING, its owner is told,
+    /// and the event goes out.
+    pub fn connected(&self, msid: &str) {
+        let done = {
+            let mut reg = self.registry();
+            match reg.sessions.get_mut(msid) {
+                Some(s) if s.info.status == StreamStatus::Pending => {
+                    s.info.status = if s.info.published {
+                        StreamStatus::Publishing
+                    } else {
+                        StreamStatus::Playing
+                    };
+                    Some((
+                        s.events.clone(),
+                        s.info.published,
+                        s.info.name.clone(),
+                        s.info.media_provider,
+                    ))
                 }
-                PeerState::Failed => {
-                    engine.set_status(&msid, StreamStatus::Failed);
-                    notify(&tx, &msid, MediaEvent::Failed("Failed by ICE error".into()));
-                }
+                _ => None,
+            }
+        };
+        let Some((tx, published, name, provider)) = done else {
+            return;
+        };
+        notify(&tx, msid, MediaEvent::Connected);
+        let media_session_id = msid.to_owned();
+        self.emit(if published {
+            EngineEvent::Published {
+                name,
+                media_session_id,
+                provider,
+            }
+        } else {
+            EngineEvent::Playing {
+                name,
+                media_session_id,
+                provider,
             }
         });
-        let (msid, tx) = (req.media_session_id.clone(), req.events.clone());
-        guard.watch_bus(move |_| notify(&tx, &msid, MediaEvent::Failed("Failed by error".into())));
-        let (msid, tx) = (req.media_session_id.clone(), req.events.clone());
-        let timeout = self.inner.config.ice.connect_timeout;
+    }
+
+    /// A media session failed: its status is FAILED and its owner is told why (WCS wording).
+    pub fn failed(&self, msid: &str, info: &str) {
+        let found = {
+            let mut reg = self.registry();
+            reg.sessions.get_mut(msid).map(|s| {
+                s.info.status = StreamStatus::Failed;
+                (s.events.clone(), s.info.name.clone())
+            })
+        };
+        if let Some((tx, name)) = found {
+            notify(&tx, msid, MediaEvent::Failed(info.to_owned()));
+            self.emit(EngineEvent::Failed {
+                name,
+                media_session_id: msid.to_owned(),
+                info: info.to_owned(),
+            });
+        }
+    }
+
+    /// Fails the media session with `info` if it is still PENDING after `timeout`: a
+    /// negotiation that never connects gives its name (and its port) back.
+    pub fn fail_if_pending_after(&self, msid: &str, timeout: Duration, info: &'static str) {
         let weak = Arc::downgrade(&self.inner);
+        let msid = msid.to_owned();
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             let Some(inner) = weak.upgrade() else { return };
             let engine = Engine { inner };
             if engine.status(&msid) == Some(StreamStatus::Pending) {
-                notify(
-                    &tx,
-                    &msid,
-                    MediaEvent::Failed("Failed by ICE timeout".into()),
-                );
+                engine.failed(&msid, info);
             }
         });
-    }
-
-    /// Sets a media session's status; false when it is gone or already past PENDING.
-    fn set_status(&self, msid: &str, status: StreamStatus) -> bool {
-        let mut reg = self.registry();
-        match reg.sessions.get_mut(msid) {
-            Some(s) if s.info.status == StreamStatus::Pending || status == StreamStatus::Failed => {
-                s.info.status = status;
-                true
-            }
-            _ => false,
-        }
     }
 
     fn status(&self, msid: &str) -> Option<StreamStatus> {
@@ -583,24 +745,31 @@ impl Engine {
             reg.sessions.keys().cloned().collect()
         };
         self.terminate(&ids, "Requested stream shutdown");
+        self.stop_all_jobs();
     }
 
     /// Counts for metrics and leak checks.
     pub fn counts(&self) -> EngineCounts {
         let reg = self.registry();
-        EngineCounts {
+        let mut c = EngineCounts {
             streams: reg.streams.len(),
             media_sessions: reg.sessions.len(),
             pipelines: self.inner.pipelines.get(),
             bridges: reg.streams.values().map(|s| s.media.live_bridges()).sum(),
-            rtmp_queued_bytes: reg.streams.values().map(|s| s.media.rtmp_backlog().0).sum(),
-            rtmp_dropped_messages: reg.streams.values().map(|s| s.media.rtmp_backlog().1).sum(),
-            rtmp_outputs: reg
-                .streams
-                .values()
-                .filter(|s| s.media.has_rtmp_output())
-                .count(),
+            shared_outputs: 0,
+            output_queued_bytes: 0,
+            output_dropped_messages: 0,
+            jobs: self.jobs_lock().table.len(),
+        };
+        for s in reg.streams.values() {
+            for o in s.media.live_shared_outputs() {
+                let (queued, dropped) = o.backlog();
+                c.shared_outputs += 1;
+                c.output_queued_bytes += queued;
+                c.output_dropped_messages += dropped;
+            }
         }
+        c
     }
 
     fn remove_publisher(&self, msid: &str, allow_grace: bool) {
@@ -610,29 +779,37 @@ impl Engine {
         };
         let name = session.info.name;
         let grace = self.inner.config.rtmp_reconnect_grace;
-        let keep = allow_grace
-            && session.info.media_provider == "RTMP"
-            && !grace.is_zero()
-            && !reg.shutting_down;
-        if keep && reg.streams.get(&name).is_some_and(|s| s.publisher == msid) {
+        let resumable = reg
+            .streams
+            .get(&name)
+            .is_some_and(|s| s.publisher == msid && s.resume_token.is_some());
+        if allow_grace && resumable && !grace.is_zero() && !reg.shutting_down {
             // An encoder that drops and comes back soon (network blip, OBS restart) resumes the
             // same stream: viewers stay attached to its producers meanwhile.
             if let Some(s) = reg.streams.get_mut(&name) {
                 s.publisher = format!("orphan:{msid}");
             }
-            tracing::info!(stream = %name, ?grace, "RTMP publisher gone; keeping the stream for a reconnect");
+            tracing::info!(stream = %crate::redact::Escaped(&name), ?grace, "publisher gone; keeping the stream for a reconnect");
             let weak = Arc::downgrade(&self.inner);
             let orphan = format!("orphan:{msid}");
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let msid = msid.to_owned();
                 rt.spawn(async move {
                     tokio::time::sleep(grace).await;
                     let Some(inner) = weak.upgrade() else { return };
                     let engine = Engine { inner };
-                    let mut reg = engine.registry();
-                    if reg.streams.get(&name).is_some_and(|s| s.publisher == orphan) {
-                        reg.notify_viewers(&name, |_| MediaEvent::Stop("Stopped by publisher stop".into()));
-                        reg.streams.remove(&name);
-                        tracing::info!(stream = %name, "RTMP publisher did not come back; unpublished");
+                    let ended = {
+                        let mut reg = engine.registry();
+                        let ended = reg.streams.get(&name).is_some_and(|s| s.publisher == orphan);
+                        if ended {
+                            reg.notify_viewers(&name, |_| MediaEvent::Stop("Stopped by publisher stop".into()));
+                            reg.streams.remove(&name);
+                            tracing::info!(stream = %crate::redact::Escaped(&name), "publisher did not come back; unpublished");
+                        }
+                        ended
+                    };
+                    if ended {
+                        engine.stream_ended(&name, &msid);
                     }
                 });
                 return;
@@ -643,76 +820,120 @@ impl Engine {
                 MediaEvent::Stop("Stopped by publisher stop".into())
             });
             reg.streams.remove(&name);
-            tracing::info!(stream = %name, media_session = %msid, "unpublished");
+            drop(reg);
+            tracing::info!(stream = %crate::redact::Escaped(&name), media_session = %msid, "unpublished");
+            self.stream_ended(&name, msid);
         }
+    }
+
+    /// What ends with a stream: its recordings (and other jobs about it that cannot outlive it),
+    /// and the announcement.
+    fn stream_ended(&self, name: &str, msid: &str) {
+        self.stop_jobs_of(name, "recording");
+        self.emit(EngineEvent::Unpublished {
+            name: name.to_owned(),
+            media_session_id: msid.to_owned(),
+        });
     }
 
     fn remove_viewer(&self, msid: &str) {
-        let mut reg = self.registry();
-        let Some(session) = reg.sessions.remove(msid) else {
-            return;
+        let session = {
+            let mut reg = self.registry();
+            let Some(session) = reg.sessions.remove(msid) else {
+                return;
+            };
+            if let Some(s) = reg.streams.get_mut(&session.info.name) {
+                s.viewers.remove(msid);
+            }
+            session
         };
-        if let Some(s) = reg.streams.get_mut(&session.info.name) {
-            s.viewers.remove(msid);
+        tracing::debug!(stream = %crate::redact::Escaped(&session.info.name), media_session = %msid, "viewer left");
+        self.emit(EngineEvent::Stopped {
+            name: session.info.name,
+            media_session_id: msid.to_owned(),
+        });
+    }
+
+    fn jobs_lock(&self) -> std::sync::MutexGuard<'_, jobs::Jobs> {
+        match self.inner.jobs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
         }
-        tracing::debug!(stream = %session.info.name, media_session = %msid, "viewer left");
+    }
+
+    /// Takes over a job: `keep` is whatever keeps it running, `info` what listings show. Returns
+    /// its id. The job runs until [`Engine::stop_job`], [`Engine::stop_jobs_of`] or shutdown.
+    pub fn start_job(
+        &self,
+        kind: &'static str,
+        name: &str,
+        info: Value,
+        keep: Box<dyn std::any::Any + Send>,
+    ) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.jobs_lock().table.insert(
+            id.clone(),
+            jobs::Job {
+                kind,
+                name: name.to_owned(),
+                info,
+                keep,
+            },
+        );
+        self.emit(EngineEvent::JobStarted {
+            id: id.clone(),
+            kind,
+            name: name.to_owned(),
+        });
+        id
+    }
+
+    /// The jobs of a kind (all of them with `None`).
+    pub fn jobs(&self, kind: Option<&str>) -> Vec<JobInfo> {
+        self.jobs_lock().list(kind)
+    }
+
+    /// Ends a job; returns what kept it running (dropped by the caller, or by this call when
+    /// unused), or `None` when there is no such job.
+    pub fn stop_job(&self, id: &str) -> Option<Box<dyn std::any::Any + Send>> {
+        let job = self.jobs_lock().table.remove(id)?;
+        self.emit(EngineEvent::JobStopped {
+            id: id.to_owned(),
+            kind: job.kind,
+            name: job.name,
+        });
+        Some(job.keep)
+    }
+
+    /// Ends every job of `kind` about stream `name`; returns how many.
+    pub fn stop_jobs_of(&self, name: &str, kind: &str) -> usize {
+        let ids: Vec<String> = self
+            .jobs_lock()
+            .table
+            .iter()
+            .filter(|(_, j)| j.kind == kind && j.name == name)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            drop(self.stop_job(id));
+        }
+        ids.len()
+    }
+
+    /// Ends every job (shutdown).
+    pub fn stop_all_jobs(&self) {
+        let ids: Vec<String> = self.jobs_lock().table.keys().cloned().collect();
+        for id in ids {
+            drop(self.stop_job(&id));
+        }
     }
 }
 
-/// A failed negotiation as the client should hear it.
-fn negotiation_error(e: webrtc::NegotiationError) -> EngineError {
-    match e {
-        webrtc::NegotiationError::NoCandidates => {
-            tracing::warn!(
-                "no free media port for a WebRTC session: the ICE port range is used up"
-            );
-            EngineError::Unavailable("No free media ports; try again later".into())
-        }
-        e => EngineError::BadSdp(e.to_string()),
-    }
-}
-
-fn short(id: &str) -> &str {
+/// The first characters of an id, for readable pipeline names.
+pub fn short(id: &str) -> &str {
     let end = id.char_indices().nth(8).map(|(i, _)| i).unwrap_or(id.len());
     &id[..end]
 }
 
-type Tracks = (Vec<webrtc::play::ViewerTrack>, Vec<Arc<Bridge>>);
-
-/// Chooses, per m-line the viewer receives on, the stream's track as is when the viewer takes its
-/// codec, or a bridged one in the viewer's most preferred codec otherwise.
-fn viewer_tracks(media: &StreamMedia, offer: &[sdp::OfferedMedia]) -> Result<Tracks, EngineError> {
-    let mut tracks = Vec::new();
-    let mut bridges = Vec::new();
-    let (mut have_video, mut have_audio) = (false, false);
-    for m in offer.iter().filter(|m| m.peer_receives) {
-        let video = m.kind == sdp::Kind::Video;
-        if (video && have_video) || (!video && have_audio) {
-            continue;
-        }
-        let Some(source) = media.track(video) else {
-            continue;
-        };
-        // Pass the codec through when the viewer takes it (re-encoded once, shared, if it has
-        // B-frames); otherwise bridge to the viewer's preferred codec.
-        let chosen = match m.pt_for(source.codec()) {
-            Some(oc) => Some((source.codec(), oc.pt)),
-            None => m.preferred().map(|oc| (oc.codec, oc.pt)),
-        };
-        let Some((codec, pt)) = chosen else { continue };
-        let (producer, bridge) = media
-            .track_in(codec, true)
-            .map_err(|e| EngineError::Internal(format!("{e:#}")))?;
-        bridges.extend(bridge);
-        tracks.push(webrtc::play::ViewerTrack { producer, pt });
-        if video {
-            have_video = true;
-        } else {
-            have_audio = true;
-        }
-    }
-    if tracks.is_empty() {
-        return Err(EngineError::NoCommonCodecs);
-    }
-    Ok((tracks, bridges))
-}
+/// How long a viewer waits for a source that announces its tracks late (a demuxer).
+const TRACKS_TIMEOUT: Duration = Duration::from_secs(5);

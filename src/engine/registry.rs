@@ -64,8 +64,11 @@ pub struct StreamInfo {
     pub audio_codec: String,
     /// Video codec name.
     pub video_codec: String,
-    /// Recording requested.
+    /// Recording requested (or running).
     pub record: bool,
+    /// The file being (or last) written, once recording has started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_name: Option<String>,
     /// Video width, once known.
     pub width: i32,
     /// Video height, once known.
@@ -108,22 +111,21 @@ impl StreamInfo {
             media_session_id: req.media_session_id.clone(),
             name: req.name.clone(),
             published,
-            has_video: media.video.is_some(),
-            has_audio: media.audio.is_some(),
+            has_video: media.video().is_some(),
+            has_audio: media.audio().is_some(),
             status: StreamStatus::Pending,
             audio_codec: media
-                .audio
-                .as_ref()
+                .audio()
                 .map(|p| p.codec().wcs_name())
                 .unwrap_or("")
                 .into(),
             video_codec: media
-                .video
-                .as_ref()
+                .video()
                 .map(|p| p.codec().wcs_name())
                 .unwrap_or("")
                 .into(),
             record: req.record,
+            record_name: None,
             width: 0,
             height: 0,
             media_type: if published { "publish" } else { "play" },
@@ -189,7 +191,17 @@ impl Registry {
     pub(super) fn snapshot(&self, info: &StreamInfo) -> StreamInfo {
         let mut out = info.clone();
         if let Some(stream) = self.streams.get(&info.name) {
-            if let Some(caps) = stream.media.video.as_ref().and_then(|p| p.caps()) {
+            // Tracks a source announced after it started show up here.
+            let (video, audio) = (stream.media.video(), stream.media.audio());
+            out.has_video = video.is_some();
+            out.has_audio = audio.is_some();
+            if let Some(v) = &video {
+                out.video_codec = v.codec().wcs_name().into();
+            }
+            if let Some(a) = &audio {
+                out.audio_codec = a.codec().wcs_name().into();
+            }
+            if let Some(caps) = video.and_then(|p| p.caps()) {
                 if let Some(s) = caps.structure(0) {
                     out.width = s.get::<i32>("width").unwrap_or(0);
                     out.height = s.get::<i32>("height").unwrap_or(0);

@@ -1,26 +1,40 @@
 //! A stream's media: its source tracks (one producer each) and what is derived from them on
-//! demand and shared by every consumer that needs it: codec bridges and the RTMP output.
+//! demand and shared by every consumer that needs it: codec bridges and shared outputs (the FLV
+//! feed behind RTMP viewers, later HLS/MSE packagers). A source may announce its tracks after it
+//! starts (a demuxer learns codecs late); viewers wait for [`StreamMedia::tracks_complete`].
 
 use super::bridge::Bridge;
 use super::media::Codec;
 use super::pipeline;
 use super::producer::{Producer, ProducerLimits};
+use super::seam::SharedOutput;
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-/// The encoded tracks of a stream and the bridges derived from them.
+/// A shared output, kept weakly twice: typed (to hand it out again) and as a [`SharedOutput`]
+/// (for metrics).
+struct SharedSlot {
+    typed: Weak<dyn Any + Send + Sync>,
+    output: Weak<dyn SharedOutput>,
+}
+
+/// The encoded tracks of a stream and what is derived from them.
 pub struct StreamMedia {
     pub(super) name: String,
-    pub(super) video: Option<Arc<Producer>>,
-    pub(super) audio: Option<Arc<Producer>>,
+    video: RwLock<Option<Arc<Producer>>>,
+    audio: RwLock<Option<Arc<Producer>>>,
+    /// Flips to true once the source has announced every track it will have.
+    complete: tokio::sync::watch::Sender<bool>,
     /// Shared transcodes by target codec; `true` marks an H.264 re-encode without B-frames.
-    pub(super) bridges: Mutex<HashMap<(Codec, bool), Weak<Bridge>>>,
-    pub(super) rtmp_out: Mutex<Weak<RtmpOut>>,
+    bridges: Mutex<HashMap<(Codec, bool), Weak<Bridge>>>,
+    /// Shared outputs by kind.
+    shared: Mutex<HashMap<&'static str, SharedSlot>>,
     /// The source may send B-frames (RTMP encoders do; browsers never do).
-    pub(super) may_reorder: bool,
-    pub(super) limits: ProducerLimits,
-    pub(super) pipelines: pipeline::PipelineCounter,
+    may_reorder: bool,
+    limits: ProducerLimits,
+    pipelines: pipeline::PipelineCounter,
 }
 
 impl StreamMedia {
@@ -36,23 +50,78 @@ impl StreamMedia {
     ) -> Arc<Self> {
         Arc::new(Self {
             name: name.to_owned(),
-            video: video.map(|c| Producer::new(c, limits)),
-            audio: audio.map(|c| Producer::new(c, limits)),
+            video: RwLock::new(video.map(|c| Producer::new(c, limits))),
+            audio: RwLock::new(audio.map(|c| Producer::new(c, limits))),
+            complete: tokio::sync::watch::Sender::new(false),
             bridges: Mutex::default(),
-            rtmp_out: Mutex::default(),
+            shared: Mutex::default(),
             may_reorder,
             limits,
             pipelines,
         })
     }
 
-    /// The source track of a kind.
-    pub fn track(&self, video: bool) -> Option<&Arc<Producer>> {
+    /// The stream's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The fan-out limits of the stream's producers.
+    pub fn limits(&self) -> ProducerLimits {
+        self.limits
+    }
+
+    /// The pipeline counter of the engine the stream belongs to.
+    pub fn pipelines(&self) -> &pipeline::PipelineCounter {
+        &self.pipelines
+    }
+
+    fn slot(&self, video: bool) -> &RwLock<Option<Arc<Producer>>> {
         if video {
-            self.video.as_ref()
+            &self.video
         } else {
-            self.audio.as_ref()
+            &self.audio
         }
+    }
+
+    /// The source track of a kind.
+    pub fn track(&self, video: bool) -> Option<Arc<Producer>> {
+        match self.slot(video).read() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The video track.
+    pub fn video(&self) -> Option<Arc<Producer>> {
+        self.track(true)
+    }
+
+    /// The audio track.
+    pub fn audio(&self) -> Option<Arc<Producer>> {
+        self.track(false)
+    }
+
+    /// Announces a track the source found after it started; returns its producer (the existing
+    /// one when a track of that kind is there already, e.g. after a resume).
+    pub fn add_track(&self, codec: Codec) -> Arc<Producer> {
+        let mut slot = match self.slot(codec.is_video()).write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        slot.get_or_insert_with(|| Producer::new(codec, self.limits))
+            .clone()
+    }
+
+    /// The source has announced every track it will have: viewers waiting for tracks go on.
+    pub fn tracks_complete(&self) {
+        self.complete.send_replace(true);
+    }
+
+    /// Waits (up to `timeout`) until the source has announced its tracks.
+    pub async fn wait_tracks(&self, timeout: Duration) {
+        let mut rx = self.complete.subscribe();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await;
     }
 
     /// The track in `codec`: the source itself, or a shared bridge made on first demand.
@@ -68,7 +137,7 @@ impl StreamMedia {
             .ok_or_else(|| anyhow::anyhow!("stream has no such track"))?;
         let reencode = in_order && codec == Codec::H264 && source.has_reordering();
         if source.codec() == codec && !reencode {
-            return Ok((source.clone(), None));
+            return Ok((source, None));
         }
         let key = (codec, reencode);
         let mut bridges = self
@@ -78,59 +147,54 @@ impl StreamMedia {
         if let Some(b) = bridges.get(&key).and_then(Weak::upgrade) {
             return Ok((b.producer.clone(), Some(b)));
         }
-        let b = Bridge::start(&self.name, source, codec, self.limits, &self.pipelines)?;
+        let b = Bridge::start(&self.name, &source, codec, self.limits, &self.pipelines)?;
         bridges.insert(key, Arc::downgrade(&b));
         Ok((b.producer.clone(), Some(b)))
     }
 
-    /// The stream's shared RTMP output (H.264 + AAC, bridged when the stream carries VP8 or Opus),
-    /// made on first demand and dropped with its last viewer.
-    pub fn rtmp_output(&self) -> anyhow::Result<Arc<RtmpOut>> {
-        let mut slot = self
-            .rtmp_out
+    /// The stream's shared output of `kind`, made by `make` on first demand and shared until its
+    /// last user drops it.
+    pub fn shared_output<T: SharedOutput>(
+        &self,
+        kind: &'static str,
+        make: impl FnOnce(&Self) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Arc<T>> {
+        let mut shared = self
+            .shared
             .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        if let Some(o) = slot.upgrade() {
-            return Ok(o);
+            .map_err(|_| anyhow::anyhow!("shared output table poisoned"))?;
+        if let Some(any) = shared.get(kind).and_then(|s| s.typed.upgrade()) {
+            if let Ok(t) = any.downcast::<T>() {
+                return Ok(t);
+            }
         }
-        let mut bridges = Vec::new();
-        let video = match self.video {
-            Some(_) => {
-                let (p, b) = self.track_in(Codec::H264, false)?;
-                bridges.extend(b);
-                Some(p)
-            }
-            None => None,
-        };
-        let audio = match self.audio {
-            Some(_) => {
-                let (p, b) = self.track_in(Codec::Aac, false)?;
-                bridges.extend(b);
-                Some(p)
-            }
-            None => None,
-        };
-        let out = crate::rtmp::output::FlvOutput::start(
-            &self.name,
-            video.as_ref(),
-            audio.as_ref(),
-            self.limits,
-        )?;
-        let o = Arc::new(RtmpOut {
-            out,
-            _bridges: bridges,
-        });
-        *slot = Arc::downgrade(&o);
-        Ok(o)
+        let made = Arc::new(make(self)?);
+        let typed: Arc<dyn Any + Send + Sync> = made.clone();
+        let output: Arc<dyn SharedOutput> = made.clone();
+        shared.insert(
+            kind,
+            SharedSlot {
+                typed: Arc::downgrade(&typed),
+                output: Arc::downgrade(&output),
+            },
+        );
+        Ok(made)
+    }
+
+    /// The shared outputs running now.
+    pub(super) fn live_shared_outputs(&self) -> Vec<Arc<dyn SharedOutput>> {
+        self.shared
+            .lock()
+            .map(|s| s.values().filter_map(|o| o.output.upgrade()).collect())
+            .unwrap_or_default()
     }
 
     /// For a source that may send B-frames, waits (up to a second) until enough of its video has
     /// been seen to tell, so a WebRTC viewer is not given a stream its browser cannot decode.
-    pub(super) async fn probe_reordering(&self) {
+    pub async fn probe_reordering(&self) {
         const FRAMES_TO_TELL: u64 = 12;
         let Some(v) = self
-            .video
-            .as_ref()
+            .video()
             .filter(|v| self.may_reorder && v.codec() == Codec::H264)
         else {
             return;
@@ -144,35 +208,10 @@ impl StreamMedia {
         }
     }
 
-    /// The RTMP output's backlog (queued bytes, dropped messages), when it runs.
-    pub(super) fn rtmp_backlog(&self) -> (u64, u64) {
-        self.rtmp_out
-            .lock()
-            .ok()
-            .and_then(|w| w.upgrade())
-            .map(|o| o.out.backlog())
-            .unwrap_or((0, 0))
-    }
-
-    /// Whether the stream's shared RTMP output is running.
-    pub(super) fn has_rtmp_output(&self) -> bool {
-        self.rtmp_out
-            .lock()
-            .map(|w| w.strong_count() > 0)
-            .unwrap_or(false)
-    }
-
     pub(super) fn live_bridges(&self) -> usize {
         self.bridges
             .lock()
             .map(|b| b.values().filter(|w| w.strong_count() > 0).count())
             .unwrap_or(0)
     }
-}
-
-/// A stream's RTMP output with the bridges it needs.
-pub struct RtmpOut {
-    /// The shared FLV output.
-    pub out: Arc<crate::rtmp::output::FlvOutput>,
-    _bridges: Vec<Arc<Bridge>>,
 }

@@ -335,7 +335,8 @@ impl Conn {
         if let Some(e) = self.precheck(&r) {
             return self.status(None, base, "FAILED", &e.to_string());
         }
-        match self.state.engine.publish_webrtc(self.request(&r)).await {
+        match crate::webrtc::session::publish(&self.state.engine, self.request(&r), "WebRTC").await
+        {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
                 let room_hint = r
@@ -368,7 +369,7 @@ impl Conn {
         if let Some(e) = self.precheck(&r) {
             return self.status(None, base, "FAILED", &e.to_string());
         }
-        match self.state.engine.play_webrtc(self.request(&r)).await {
+        match crate::webrtc::session::play(&self.state.engine, self.request(&r), "WebRTC").await {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
                 self.players.insert(
@@ -449,6 +450,30 @@ impl Conn {
                 self.end_media(msid);
                 let status = if published { "UNPUBLISHED" } else { "STOPPED" };
                 self.status(info, base, status, &text)
+            }
+            MediaEvent::Recording { active, file_name } => {
+                if published {
+                    // WCS tells the publisher with a status event carrying the recording; the
+                    // official SDK's `getRecordInfo()` reads `recordName` from it.
+                    let mut v = self
+                        .info_of(msid)
+                        .and_then(|i| serde_json::to_value(i).ok())
+                        .unwrap_or_else(|| json!({ "mediaSessionId": msid, "name": name }));
+                    v["status"] = Value::String("PUBLISHING".into());
+                    v["record"] = Value::Bool(active);
+                    v["recordName"] = Value::String(file_name);
+                    self.send(protocol::frame("notifyStreamStatusEvent", v))
+                } else {
+                    let kind = if active {
+                        "recordingStarted"
+                    } else {
+                        "recordingStopped"
+                    };
+                    self.send(protocol::frame(
+                        "notifyStreamEvent",
+                        json!({ "mediaSessionId": msid, "type": kind, "payload": { "recordName": file_name, "streamName": name } }),
+                    ))
+                }
             }
             MediaEvent::StreamEvent { kind, payload } => self.send(protocol::frame(
                 "notifyStreamEvent",

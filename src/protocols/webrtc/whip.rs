@@ -1,8 +1,8 @@
 //! WHIP (RFC 9725) ingest and WHEP playback over HTTP: `POST /whip/{name}` or `/whep/{name}` with an
 //! `application/sdp` offer answers `201 Created` with the SDP answer and a `Location` to `DELETE`
 //! when done. A WHIP stream is a stream like any other; a WHEP player is a viewer like any other.
-//! Sessions are kept in a table here; a task per session follows the engine's notices so a failed or
-//! terminated session disappears on its own.
+//! Each resource is a job of the engine (kind `whip` or `whep`); a task per resource follows the
+//! engine's notices so a failed or terminated session disappears on its own.
 
 use crate::engine::{
     EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, MAILBOX_CAPACITY,
@@ -13,42 +13,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::Router;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// What keeps a WHIP or WHEP resource alive, as an engine job.
 enum Handle {
     Publish(#[allow(dead_code)] PublishHandle),
     Play(#[allow(dead_code)] PlayHandle),
-}
-
-/// One WHIP or WHEP resource: which endpoint issued it, for which stream, and what it keeps alive.
-struct Resource {
-    kind: &'static str,
-    name: String,
-    _handle: Handle,
-}
-
-/// Live WHIP/WHEP sessions by resource id.
-#[derive(Clone, Default)]
-pub struct WhipSessions {
-    inner: Arc<Mutex<HashMap<String, Resource>>>,
-}
-
-impl WhipSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resource>> {
-        match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Ends every session (shutdown).
-    pub fn clear(&self) {
-        let all: Vec<Resource> = self.lock().drain().map(|(_, h)| h).collect();
-        drop(all);
-    }
 }
 
 /// The WHIP and WHEP routes.
@@ -78,7 +49,11 @@ fn error(status: StatusCode, text: &str) -> Response {
 fn status_of(e: &EngineError) -> StatusCode {
     match e {
         EngineError::StreamNotFound => StatusCode::NOT_FOUND,
-        EngineError::NameInUse | EngineError::MediaSessionInUse => StatusCode::CONFLICT,
+        EngineError::NameInUse | EngineError::MediaSessionInUse | EngineError::AlreadyRecording => {
+            StatusCode::CONFLICT
+        }
+        EngineError::NotRecording => StatusCode::NOT_FOUND,
+        EngineError::Denied(_) => StatusCode::FORBIDDEN,
         EngineError::Invalid(_) | EngineError::BadSdp(_) | EngineError::NoCommonCodecs => {
             StatusCode::BAD_REQUEST
         }
@@ -170,15 +145,11 @@ async fn start(
         resume_token: None,
     };
     let result = if publish {
-        state
-            .engine
-            .publish_webrtc(req)
+        super::session::publish(&state.engine, req, "WebRTC")
             .await
             .map(|(h, a)| (Handle::Publish(h), a))
     } else {
-        state
-            .engine
-            .play_webrtc(req)
+        super::session::play(&state.engine, req, "WebRTC")
             .await
             .map(|(h, a)| (Handle::Play(h), a))
     };
@@ -190,15 +161,13 @@ async fn start(
         }
     };
     let kind = if publish { "whip" } else { "whep" };
-    state.whip.lock().insert(
-        id.clone(),
-        Resource {
-            kind,
-            name: name.clone(),
-            _handle: handle,
-        },
+    let job = state.engine.start_job(
+        kind,
+        &name,
+        serde_json::json!({ "resource": id, "name": name }),
+        Box::new(handle),
     );
-    follow(state.whip.clone(), id.clone(), rx);
+    follow(&state.engine, job, rx);
     let location = format!("/{kind}/{}/{id}", urlencode(&name));
     let mut r = (StatusCode::CREATED, answer).into_response();
     let h = r.headers_mut();
@@ -219,14 +188,16 @@ async fn start(
     r
 }
 
-/// Drops a session when the engine says it failed or must stop.
-fn follow(sessions: WhipSessions, id: String, mut rx: mpsc::Receiver<MediaNotice>) {
+/// Ends the job when the engine says its session failed or must stop.
+fn follow(engine: &crate::engine::Engine, job: String, mut rx: mpsc::Receiver<MediaNotice>) {
+    let weak = engine.downgrade();
     tokio::spawn(async move {
         while let Some(n) = rx.recv().await {
             if let MediaEvent::Failed(why) | MediaEvent::Stop(why) = &n.event {
-                tracing::info!(resource = %id, "WHIP/WHEP session ended: {why}");
-                let handle = sessions.lock().remove(&id);
-                drop(handle);
+                tracing::info!(job = %job, "WHIP/WHEP session ended: {why}");
+                if let Some(engine) = weak.upgrade() {
+                    drop(engine.stop_job(&job));
+                }
                 break;
             }
         }
@@ -254,14 +225,12 @@ fn end(state: AppState, kind: &str, name: String, id: String, headers: HeaderMap
     if let Err(r) = admit(&state, &headers, false) {
         return *r;
     }
-    let handle = {
-        let mut table = state.whip.lock();
-        match table.get(&id) {
-            Some(r) if r.kind == kind && r.name == name => table.remove(&id),
-            _ => None,
-        }
-    };
-    match handle {
+    let job = state
+        .engine
+        .jobs(Some(kind))
+        .into_iter()
+        .find(|j| j.name == name && j.info["resource"] == id.as_str());
+    match job.and_then(|j| state.engine.stop_job(&j.id)) {
         Some(h) => {
             drop(h);
             StatusCode::OK.into_response()

@@ -6,6 +6,8 @@
 pub mod flv;
 pub mod ingest;
 pub mod output;
+pub mod pull;
+pub mod stream;
 
 use crate::engine::{
     EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, MAILBOX_CAPACITY,
@@ -123,10 +125,33 @@ struct Conn {
     /// Query parameters of the `connect` URL (`rtmp://host/live?k=v/...`), kept for hooks.
     connect_query: String,
     events: mpsc::Sender<MediaNotice>,
-    publishing: Option<(PublishHandle, String)>,
+    publishing: Option<Publishing>,
     playing: Option<Playing>,
+    /// A publish or play request waiting for the engine's admission: the answer goes out once it
+    /// is decided, and the connection reads nothing more meanwhile.
+    pending: Option<Pending>,
     /// Audio or video arrived since the connection's timer was last moved.
     media_seen: bool,
+}
+
+struct Publishing {
+    handle: PublishHandle,
+    ingest: std::sync::Arc<ingest::RtmpIngest>,
+    name: String,
+}
+
+enum Pending {
+    Publish {
+        request_id: u32,
+        name: String,
+        query: String,
+    },
+    Play {
+        request_id: u32,
+        stream_id: u32,
+        name: String,
+        query: String,
+    },
 }
 
 struct Playing {
@@ -153,15 +178,16 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
         events: ev_tx,
         publishing: None,
         playing: None,
+        pending: None,
         media_seen: false,
     };
     let mut out: Vec<u8> = Vec::new();
-    conn.apply(&mut session, initial, &mut out)?;
+    conn.apply(&mut session, initial, &mut out).await?;
     if !leftover.is_empty() {
         let r = session
             .handle_input(&leftover)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        conn.apply(&mut session, r, &mut out)?;
+        conn.apply(&mut session, r, &mut out).await?;
     }
     let mut stop = state.shutdown.clone();
     // Players send only acknowledgements; a publisher's reads are refilled as often as needed, so
@@ -189,7 +215,7 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
                 }
                 let was_publishing = conn.publishing.is_some();
                 let results = session.handle_input(&buf[..n]).map_err(|e| anyhow::anyhow!("protocol error: {e:?}"))?;
-                conn.apply(&mut session, results, &mut out)?;
+                conn.apply(&mut session, results, &mut out).await?;
                 if conn.publishing.is_some() && !was_publishing {
                     // From the publish on, the media timeout applies.
                     armed_at = tokio::time::Instant::now();
@@ -246,8 +272,8 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
             Some(n) = ev_rx.recv() => {
                 if let MediaEvent::Stop(why) | MediaEvent::Failed(why) = n.event {
                     tracing::info!(peer = %conn.peer, "RTMP stream ended: {why}");
-                    if let Some((h, _)) = conn.publishing.take() {
-                        h.unpublish();
+                    if let Some(p) = conn.publishing.take() {
+                        p.handle.unpublish();
                     }
                     return Ok(());
                 }
@@ -323,7 +349,9 @@ impl Conn {
         format!("rtmp|{ip}|{}|{name}?{query}", self.connect_query)
     }
 
-    fn apply(
+    /// Carries out the session's results; a publish or play request is decided (admission
+    /// included) before anything after it is handled.
+    async fn apply(
         &mut self,
         session: &mut ServerSession,
         results: Vec<ServerSessionResult>,
@@ -337,10 +365,83 @@ impl Conn {
                 ServerSessionResult::RaisedEvent(ev) => {
                     let more = self.on_event(session, ev)?;
                     queue.extend(more);
+                    if let Some(p) = self.pending.take() {
+                        let answer = self.decide(session, p).await?;
+                        queue.extend(answer);
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Asks the engine to publish or play, and answers the client.
+    async fn decide(
+        &mut self,
+        session: &mut ServerSession,
+        pending: Pending,
+    ) -> anyhow::Result<Vec<ServerSessionResult>> {
+        let err = |e| anyhow::anyhow!("{e:?}");
+        let engine = self.state.engine.clone();
+        match pending {
+            Pending::Publish {
+                request_id,
+                name,
+                query,
+            } => {
+                let req = self.request(&name, &query);
+                match stream::publish(&engine, req, ingest::FlvSource::Push).await {
+                    Ok((handle, ingest)) => {
+                        self.publishing = Some(Publishing {
+                            handle,
+                            ingest,
+                            name,
+                        });
+                        session.accept_request(request_id).map_err(err)
+                    }
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, stream = %Escaped(&name), "RTMP publish refused: {e}");
+                        let code = match e {
+                            EngineError::NameInUse => "NetStream.Publish.BadName",
+                            EngineError::Denied(_) => "NetStream.Publish.Rejected",
+                            _ => "NetStream.Publish.Failed",
+                        };
+                        session
+                            .reject_request(request_id, code, &e.to_string())
+                            .map_err(err)
+                    }
+                }
+            }
+            Pending::Play {
+                request_id,
+                stream_id,
+                name,
+                query,
+            } => {
+                let req = self.request(&name, &query);
+                match stream::play(&engine, req).await {
+                    Ok((handle, feed)) => {
+                        self.playing = Some(Playing {
+                            _handle: handle,
+                            stream_id,
+                            feed,
+                        });
+                        session.accept_request(request_id).map_err(err)
+                    }
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, stream = %Escaped(&name), "RTMP play refused: {e}");
+                        let code = match e {
+                            EngineError::StreamNotFound => "NetStream.Play.StreamNotFound",
+                            EngineError::Denied(_) => "NetStream.Play.Rejected",
+                            _ => "NetStream.Play.Failed",
+                        };
+                        session
+                            .reject_request(request_id, code, &e.to_string())
+                            .map_err(err)
+                    }
+                }
+            }
+        }
     }
 
     fn on_event(
@@ -384,28 +485,18 @@ impl Conn {
                         )
                         .map_err(err);
                 }
-                match self.state.engine.publish_rtmp(self.request(name, query)) {
-                    Ok(h) => {
-                        self.publishing = Some((h, name.to_owned()));
-                        session.accept_request(request_id).map_err(err)?
-                    }
-                    Err(e) => {
-                        tracing::info!(peer = %self.peer, stream = %Escaped(name), "RTMP publish refused: {e}");
-                        let code = match e {
-                            EngineError::NameInUse => "NetStream.Publish.BadName",
-                            _ => "NetStream.Publish.Failed",
-                        };
-                        session
-                            .reject_request(request_id, code, &e.to_string())
-                            .map_err(err)?
-                    }
-                }
+                self.pending = Some(Pending::Publish {
+                    request_id,
+                    name: name.to_owned(),
+                    query: query.to_owned(),
+                });
+                Vec::new()
             }
             ServerSessionEvent::VideoDataReceived {
                 data, timestamp, ..
             } => {
-                if let Some((h, _)) = &self.publishing {
-                    h.push_rtmp(flv::TAG_VIDEO, timestamp.value, &data);
+                if let Some(p) = &self.publishing {
+                    p.ingest.push(flv::TAG_VIDEO, timestamp.value, &data);
                     self.media_seen = true;
                 }
                 Vec::new()
@@ -413,17 +504,17 @@ impl Conn {
             ServerSessionEvent::AudioDataReceived {
                 data, timestamp, ..
             } => {
-                if let Some((h, _)) = &self.publishing {
-                    h.push_rtmp(flv::TAG_AUDIO, timestamp.value, &data);
+                if let Some(p) = &self.publishing {
+                    p.ingest.push(flv::TAG_AUDIO, timestamp.value, &data);
                     self.media_seen = true;
                 }
                 Vec::new()
             }
             ServerSessionEvent::PublishStreamFinished { .. } => {
                 // A deliberate stop (OBS "Stop Streaming", ffmpeg at its end): no grace period.
-                if let Some((h, name)) = self.publishing.take() {
-                    tracing::info!(peer = %self.peer, stream = %Escaped(&name), "RTMP publisher finished");
-                    h.unpublish();
+                if let Some(p) = self.publishing.take() {
+                    tracing::info!(peer = %self.peer, stream = %Escaped(&p.name), "RTMP publisher finished");
+                    p.handle.unpublish();
                 }
                 Vec::new()
             }
@@ -434,26 +525,13 @@ impl Conn {
                 ..
             } => {
                 let (name, query) = split_name(&stream_key);
-                match self.state.engine.play_rtmp(self.request(name, query)) {
-                    Ok((handle, feed)) => {
-                        self.playing = Some(Playing {
-                            _handle: handle,
-                            stream_id,
-                            feed,
-                        });
-                        session.accept_request(request_id).map_err(err)?
-                    }
-                    Err(e) => {
-                        tracing::info!(peer = %self.peer, stream = %Escaped(name), "RTMP play refused: {e}");
-                        let code = match e {
-                            EngineError::StreamNotFound => "NetStream.Play.StreamNotFound",
-                            _ => "NetStream.Play.Failed",
-                        };
-                        session
-                            .reject_request(request_id, code, &e.to_string())
-                            .map_err(err)?
-                    }
-                }
+                self.pending = Some(Pending::Play {
+                    request_id,
+                    stream_id,
+                    name: name.to_owned(),
+                    query: query.to_owned(),
+                });
+                Vec::new()
             }
             ServerSessionEvent::PlayStreamFinished { .. } => {
                 self.playing = None;

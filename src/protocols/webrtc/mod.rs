@@ -8,6 +8,8 @@ pub mod ice;
 pub mod play;
 pub mod publish;
 pub mod sdp;
+pub mod session;
+pub mod whip;
 
 use crate::config::IceConfig;
 use gst::glib;
