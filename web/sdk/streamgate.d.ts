@@ -105,7 +105,10 @@ export interface PublishOptions {
    * with the screen), false for a canvas.
    */
   audio?: boolean | MediaTrackConstraints;
-  /** Ask the server to record the stream. */
+  /**
+   * Ask the server to record the stream: recording starts once it is PUBLISHING, and the stream's `recording` event
+   * tells when it runs and which file it writes.
+   */
   record?: boolean;
   /** Video codec to send. Default: the browser's choice. */
   codec?: VideoCodec;
@@ -180,6 +183,24 @@ export interface Participant {
   streams: string[];
 }
 
+/** Whether the server records a stream ({@link Stream.recording}, and the data of a stream's `recording` event). */
+export interface RecordingState {
+  /** The server is writing the stream to a file now. */
+  active: boolean;
+  /** The file being written, or the last one written; null before any recording. */
+  recordName: string | null;
+}
+
+/** A stream of a room that the server is recording ({@link Room.recordings}). */
+export interface RoomRecording {
+  /** Who publishes the stream (this participant's own login for its own streams). */
+  login: string;
+  /** The stream name. */
+  name: string;
+  /** The file being written. */
+  recordName: string | null;
+}
+
 /** Events of a {@link Session} and their data. */
 export interface SessionEvents {
   status: { status: SessionStatusValue; info: string };
@@ -196,9 +217,14 @@ export interface SessionEvents {
 export interface StreamEvents {
   status: { status: StreamStatusValue; info: string };
   /** A publisher's stream event, on the player side. */
-  event: { type: 'audioMuted' | 'audioUnmuted' | 'videoMuted' | 'videoUnmuted' | 'data' | string; payload: any };
+  event: {
+    type: 'audioMuted' | 'audioUnmuted' | 'videoMuted' | 'videoUnmuted' | 'data' | 'recordingStarted' | 'recordingStopped' | string;
+    payload: any;
+  };
   /** A track of `mediaStream` was added or replaced. */
   track: { track: MediaStreamTrack; kind: 'audio' | 'video' | string; source: StreamSource | null };
+  /** The server started or stopped recording the stream (see {@link Stream.recording}). */
+  recording: RecordingState;
 }
 
 /** Events of a {@link Room} and their data. */
@@ -210,6 +236,8 @@ export interface RoomEvents {
   message: { from: string; text: any };
   /** After the server's state was applied: on join and on every re-join after a reconnect. */
   state: { participants: Map<string, Participant> };
+  /** The server started or stopped recording a stream of the room, this participant's own included. */
+  recording: { login: string; name: string; active: boolean; recordName: string | null };
 }
 
 /** A publisher's video source. */
@@ -309,6 +337,13 @@ export declare class Stream extends Emitter<StreamEvents> {
   /** Publisher: its video is muted. Player: the publisher said its video is muted. */
   readonly videoMuted: boolean;
   /**
+   * Whether the server records the stream, and into which file. A publisher learns it from the server's status
+   * events, however the recording was started; a player from the stream events sent while it plays (a recording
+   * already running when it started playing is not reported: rooms tell it with `Room.recordings`). Inactive again
+   * once the stream ends or is interrupted. A copy.
+   */
+  readonly recording: RecordingState;
+  /**
    * Ends the stream; resolves once the server confirmed, or after a few seconds. Tracks the SDK acquired are
    * stopped; a MediaStream you passed is left running.
    */
@@ -332,6 +367,12 @@ export declare class Stream extends Emitter<StreamEvents> {
    * or a canvas (captured at 30 fps). A track or MediaStream you pass is not stopped by the SDK.
    */
   replaceVideo(source: MediaStreamTrack | MediaStream | HTMLCanvasElement): Promise<void>;
+  /**
+   * The stream's current picture as the server decodes it, as a base64 PNG (no `data:` prefix). Rejects with the
+   * server's info when it cannot take one (for example a stream without video), and when the stream is not
+   * PUBLISHING or PLAYING.
+   */
+  snapshot(): Promise<string>;
   /** A summary of the media statistics. */
   getStats(): Promise<StreamStats>;
 }
@@ -349,6 +390,11 @@ export declare class Room extends Emitter<RoomEvents> {
   readonly participants: Map<string, Participant>;
   /** Streams this session publishes or plays through the room and that have not ended. */
   readonly streams: Stream[];
+  /**
+   * The streams of the room the server is recording now, this participant's own included (also right after joining
+   * a room whose streams are being recorded). A snapshot: read it again after a `recording` event.
+   */
+  readonly recordings: RoomRecording[];
   /** Publishes in the room under the name `<room>-<login>-<4 random chars>`, tagged with the room. */
   publish(options?: RoomPublishOptions): Promise<Stream>;
   /** Plays a stream of the room. */
@@ -357,6 +403,11 @@ export declare class Room extends Emitter<RoomEvents> {
   sendMessage(to: string, text: string): Promise<void>;
   /** Sends a text message to every other participant; resolves with the logins it reached. */
   broadcast(text: string): Promise<string[]>;
+  /**
+   * Starts (`true`, the default) or stops (`false`) recording every stream published in the room, for everyone;
+   * resolves once the server accepted. Each start and stop then arrives as a `recording` event in every page.
+   */
+  record(active?: boolean): Promise<void>;
   /** Leaves the room: ends the streams published and played through it, then tells the server. */
   leave(): Promise<void>;
 }

@@ -88,7 +88,8 @@ export const StreamStatus = Object.freeze({
  * @property {boolean | MediaTrackConstraints} [video] Camera or screen video constraints; `false` sends no video.
  * @property {boolean | MediaTrackConstraints} [audio] Microphone constraints; `false` sends no audio. Default: true for
  *   'camera' and 'screen' (the microphone goes with the screen), false for a canvas.
- * @property {boolean} [record] Ask the server to record the stream.
+ * @property {boolean} [record] Ask the server to record the stream: recording starts once it is PUBLISHING, and the
+ *   stream's `recording` event tells when it runs and which file it writes.
  * @property {'H264' | 'VP8'} [codec] Video codec to send. Default: the browser's choice.
  * @property {HTMLVideoElement} [element] Shows the local media (muted) in this element.
  * @property {number} [frameRate] Capture rate of a canvas source. Default 30.
@@ -134,6 +135,21 @@ export const StreamStatus = Object.freeze({
  * @property {string[]} streams Names of the streams it publishes in the room.
  */
 
+/**
+ * Whether the server records a stream ({@link Stream#recording}, and the data of a stream's `recording` event).
+ * @typedef {object} RecordingState
+ * @property {boolean} active The server is writing the stream to a file now.
+ * @property {string|null} recordName The file being written, or the last one written; null before any recording.
+ */
+
+/**
+ * A stream of a room that the server is recording ({@link Room#recordings}).
+ * @typedef {object} RoomRecording
+ * @property {string} login Who publishes the stream (this participant's own login for its own streams).
+ * @property {string} name The stream name.
+ * @property {string|null} recordName The file being written.
+ */
+
 const FINAL = new Set(['UNPUBLISHED', 'STOPPED', 'FAILED']);
 const ACTIVE = new Set(['PUBLISHING', 'PLAYING']);
 // Infos with which the server ends every stream of a connection it is about to close (REST connection/terminate, its
@@ -159,6 +175,8 @@ const DEFAULTS = {
   retryIntervalMs: 1_000,
   republishInUseMs: 40_000,
   statsWindowMs: 500,
+  snapshotTimeoutMs: 10_000,
+  recordingsSettleMs: 1_000,
 };
 
 // Only connect() and the objects it makes may construct sessions, streams and rooms.
@@ -820,8 +838,9 @@ function parseFrame(text) {
 /**
  * A published or played stream. Made by {@link Session#publish}, {@link Session#play}, {@link Room#publish} and
  * {@link Room#play}. Events: `status` ({status, info}), `event` ({type, payload}: a publisher's stream event, on the
- * player side: audioMuted, audioUnmuted, videoMuted, videoUnmuted, data), `track` ({track, kind, source}: a track of
- * `mediaStream` was added or replaced).
+ * player side: audioMuted, audioUnmuted, videoMuted, videoUnmuted, data, recordingStarted, recordingStopped),
+ * `track` ({track, kind, source}: a track of `mediaStream` was added or replaced), `recording` ({active,
+ * recordName}: the server started or stopped recording the stream; see {@link Stream#recording}).
  */
 export class Stream extends Emitter {
   #link;
@@ -848,6 +867,9 @@ export class Stream extends Emitter {
   #inUseUntil = null; // publisher: keep republishing while the old name is still held
   #statsPrev = null;
   #live = false; // the server holds a media session for #msid
+  #confirmed = null; // the media session id the server last confirmed PUBLISHING or PLAYING for
+  #recording = { active: false, recordName: null };
+  #snapshots = []; // {resolve, reject, timer} per snapshot() awaiting the server's answer, oldest first
   #ctl;
 
   /** @hideconstructor */
@@ -930,6 +952,19 @@ export class Stream extends Emitter {
   /** Publisher: its video is muted. Player: the publisher said its video is muted. @type {boolean} */
   get videoMuted() {
     return this.#videoMuted;
+  }
+
+  /**
+   * Whether the server is recording the stream, and into which file. A publisher learns it from the server's status
+   * events (so from the start of a recording, however it was started: `record: true`, a room or REST); a player from
+   * the stream events sent while it plays (a recording that was already running when it started playing is not
+   * reported here: a room tells its members with {@link Room#recordings}). It goes back to inactive when the stream
+   * ends or is interrupted, since the server's recording of it ends then too. A copy: read it again after a
+   * `recording` event.
+   * @type {RecordingState}
+   */
+  get recording() {
+    return { ...this.#recording };
   }
 
   /**
@@ -1054,6 +1089,31 @@ export class Stream extends Emitter {
     } else {
       throw new TypeError('replaceVideo takes a video MediaStreamTrack, a MediaStream or a canvas');
     }
+  }
+
+  /**
+   * The current picture of the stream as the server decodes it, as a base64 PNG (no `data:` prefix): for a publisher
+   * what reaches the server, for a player what the server sends. Rejects with the server's info when it cannot take
+   * one (for example a stream without video), and when the stream is not PUBLISHING or PLAYING.
+   * @returns {Promise<string>}
+   */
+  snapshot() {
+    if (!ACTIVE.has(this.#status) || !this.#live) {
+      return Promise.reject(new StreamgateError(`snapshot: the stream is ${this.#status}`));
+    }
+    return new Promise((resolve, reject) => {
+      const entry = { resolve, reject, timer: null };
+      entry.timer = setTimeout(() => {
+        this.#snapshots = this.#snapshots.filter((e) => e !== entry);
+        reject(new StreamgateError(`snapshot: no answer within ${DEFAULTS.snapshotTimeoutMs} ms`));
+      }, DEFAULTS.snapshotTimeoutMs);
+      this.#snapshots.push(entry);
+      if (!this.#link.send('snapshot', { name: this.#name, mediaSessionId: this.#msid })) {
+        clearTimeout(entry.timer);
+        this.#snapshots = this.#snapshots.filter((e) => e !== entry);
+        reject(new StreamgateError('snapshot: the session is not connected'));
+      }
+    });
   }
 
   /**
@@ -1262,6 +1322,13 @@ export class Stream extends Emitter {
 
   #closePc() {
     this.#tellServerStop();
+    // The server's media session for #msid is gone: so is its recording, and no snapshot answer will come for it.
+    this.#setRecording(false, null);
+    for (const { reject, timer } of this.#snapshots.splice(0)) {
+      clearTimeout(timer);
+      reject(new StreamgateError('snapshot: the stream ended or was interrupted'));
+    }
+    this.#confirmed = null;
     const pc = this.#pc;
     if (this.#msid) this.#link.unbind(this.#msid, this.#ctl);
     this.#pc = null;
@@ -1308,7 +1375,16 @@ export class Stream extends Emitter {
     const info = typeof obj.info === 'string' ? obj.info : '';
     const publish = this.#type === 'publish';
     if (FINAL.has(status)) this.#live = false; // the server has ended its side
+    // The server tells a publisher of each start and stop of its recording with a status event carrying `record`
+    // and `recordName` (WCS's way: the official SDK's getRecordInfo() reads it there); the final status still
+    // names the last file.
+    if (publish && typeof obj.recordName === 'string' && obj.recordName) {
+      this.#setRecording(Boolean(obj.record) && !FINAL.has(status), obj.recordName);
+    }
+    // Such a notice repeats PUBLISHING: nothing else about the stream changed.
+    if (publish && status === 'PUBLISHING' && this.#status === 'PUBLISHING' && this.#confirmed === this.#msid) return;
     if (status === 'PUBLISHING' || status === 'PLAYING') {
+      this.#confirmed = this.#msid;
       this.#waitUntil = null;
       this.#inUseUntil = null;
       if (!publish) {
@@ -1392,11 +1468,38 @@ export class Stream extends Emitter {
 
   #onEvent(obj) {
     const type = obj.type;
+    const payload = obj.payload;
+    if (type === 'snapshotCompleted' || type === 'snapshotFailed') {
+      // The answer to snapshot(), not news from the publisher. Answers carry no request id: the server answers
+      // one connection's requests in turn, so each settles the oldest one waiting.
+      const entry = this.#snapshots.shift();
+      if (!entry) return;
+      clearTimeout(entry.timer);
+      if (type === 'snapshotCompleted' && typeof payload?.snapshot === 'string' && payload.snapshot) entry.resolve(payload.snapshot);
+      else {
+        const info = typeof payload?.info === 'string' && payload.info ? payload.info : 'Snapshot failed';
+        entry.reject(new StreamgateError(info, { info, status: 'FAILED' }));
+      }
+      return;
+    }
     if (type === 'audioMuted') this.#audioMuted = true;
     else if (type === 'audioUnmuted') this.#audioMuted = false;
     else if (type === 'videoMuted') this.#videoMuted = true;
     else if (type === 'videoUnmuted') this.#videoMuted = false;
-    emit(this, 'event', { type, payload: obj.payload });
+    else if (type === 'recordingStarted' || type === 'recordingStopped') {
+      this.#setRecording(type === 'recordingStarted', typeof payload?.recordName === 'string' ? payload.recordName : null);
+    }
+    emit(this, 'event', { type, payload });
+  }
+
+  // Records a recording start or stop (`recordName` null: the file is unchanged) and emits `recording` when the
+  // state changed.
+  #setRecording(active, recordName) {
+    const was = this.#recording;
+    const file = recordName ?? was.recordName;
+    if (was.active === active && was.recordName === file) return;
+    this.#recording = { active, recordName: file };
+    emit(this, 'recording', { active, recordName: file });
   }
 
   #sendMuteEvent(kind, muted) {
@@ -1596,7 +1699,9 @@ function emptyStats() {
  * resolves; events report changes from then on: `joined` ({login}), `left` ({login}), `published` ({login, name}),
  * `unpublished` ({login, name, reason: 'UNPUBLISHED' | 'FAILED' | 'LEFT'}), `message` ({from, text}), `state`
  * ({participants}: after the server's state was applied, on join and on every re-join after a reconnect; the
- * differences a re-join finds are reported as the events above first).
+ * differences a re-join finds are reported as the events above first), `recording` ({login, name, active,
+ * recordName}: the server started or stopped recording a stream of the room, this participant's own included; see
+ * {@link Room#recordings}).
  */
 export class Room extends Emitter {
   #link;
@@ -1607,6 +1712,9 @@ export class Room extends Emitter {
   #everJoined = false;
   #waiter = null; // {resolve, reject, timer} while a join waits for STATE
   #streams = new Set(); // Stream objects started through this room
+  #recordings = new Map(); // stream name -> {login, name, recordName, told}: streams the server records now
+  #unconfirmed = null; // after a re-join: names of recordings the server has not reported again yet
+  #settleTimer = null;
   #ctl;
 
   /** @hideconstructor */
@@ -1629,6 +1737,7 @@ export class Room extends Emitter {
       end: () => {
         self.#joined = false;
         self.#streams.clear();
+        self.#forgetRecordings();
       },
     };
     Object.defineProperty(this, INTERNAL, { value: this.#ctl });
@@ -1661,6 +1770,16 @@ export class Room extends Emitter {
   /** Streams this session publishes or plays through the room and that have not ended. @type {Stream[]} */
   get streams() {
     return [...this.#streams].filter((s) => !FINAL.has(s.status));
+  }
+
+  /**
+   * The streams of the room the server is recording now, this participant's own included. A participant that joins
+   * while a recording runs finds it here (and gets a `recording` event) right after joining. A snapshot: read it
+   * again after a `recording` event.
+   * @type {RoomRecording[]}
+   */
+  get recordings() {
+    return [...this.#recordings.values()].filter((r) => r.told).map(({ login, name, recordName }) => ({ login, name, recordName }));
   }
 
   /**
@@ -1710,6 +1829,19 @@ export class Room extends Emitter {
   }
 
   /**
+   * Starts (`true`, the default) or stops (`false`) recording every stream published in the room, for everyone in
+   * it: resolves once the server accepted the command; each start and stop then arrives as a `recording` event, in
+   * every participant's page. Streams published later are not recorded unless the room was joined with
+   * `record: true`.
+   * @param {boolean} [active]
+   * @returns {Promise<void>}
+   */
+  record(active = true) {
+    this.#requireJoined('record');
+    return this.#link.sendData({ command: 'record', options: { name: this.#name, active: Boolean(active) } });
+  }
+
+  /**
    * Leaves the room: ends the streams published and played through it, then tells the server.
    * @returns {Promise<void>}
    */
@@ -1722,6 +1854,7 @@ export class Room extends Emitter {
     }
     this.#joined = false;
     this.#participants.clear();
+    this.#forgetRecordings();
     this.#link.dropRoom(this.#name, this.#ctl);
   }
 
@@ -1789,7 +1922,10 @@ export class Room extends Emitter {
         const p = typeof info === 'string' ? this.#participants.get(info) : null;
         if (!p) break;
         this.#participants.delete(info);
-        for (const name of p.streams) emit(this, 'unpublished', { login: info, name, reason: 'LEFT' });
+        for (const name of p.streams) {
+          this.#dropRecording(name);
+          emit(this, 'unpublished', { login: info, name, reason: 'LEFT' });
+        }
         emit(this, 'left', { login: info });
         break;
       }
@@ -1801,21 +1937,75 @@ export class Room extends Emitter {
           if (!p.streams.has(info.name)) {
             p.streams.add(info.name);
             emit(this, 'published', { login: info.login, name: info.name });
+            this.#tellRecording(info.name, info.login);
           }
         }
         break;
       case 'UNPUBLISHED':
       case 'FAILED': {
         const p = info && this.#participants.get(info.login);
-        if (p && p.streams.delete(info.name)) emit(this, 'unpublished', { login: info.login, name: info.name, reason: payload.name });
+        if (p && p.streams.delete(info.name)) {
+          this.#dropRecording(info.name);
+          emit(this, 'unpublished', { login: info.login, name: info.name, reason: payload.name });
+        }
         break;
       }
       case 'MESSAGE':
         if (info) emit(this, 'message', { from: info.from, text: info.text });
         break;
+      case 'RECORDING':
+        if (info && typeof info.name === 'string' && info.name) this.#onRecording(info);
+        break;
       default:
         break;
     }
+  }
+
+  // A stream is the room's when a participant publishes it in the room, or when it is this participant's own (its
+  // RECORDING notice may come before the publish call has returned). A notice about another stream (one that ended
+  // meanwhile, for example) is kept until the stream is announced, and not reported before.
+  #knows(login, name) {
+    return (login && login === this.login) || Boolean(this.#participants.get(login)?.streams.has(name));
+  }
+
+  #onRecording(info) {
+    const name = info.name;
+    const login = typeof info.login === 'string' ? info.login : '';
+    const recordName = typeof info.recordName === 'string' ? info.recordName : null;
+    if (!info.active) {
+      this.#dropRecording(name, recordName);
+      return;
+    }
+    this.#unconfirmed?.delete(name);
+    const was = this.#recordings.get(name);
+    if (was && was.told && was.recordName === recordName) return;
+    this.#recordings.set(name, { login: login || was?.login || '', name, recordName, told: false });
+    this.#tellRecording(name, login);
+  }
+
+  // Reports a recording of `name` once the room knows the stream.
+  #tellRecording(name, login) {
+    const r = this.#recordings.get(name);
+    if (!r || r.told) return;
+    if (login) r.login = login;
+    if (!this.#knows(r.login, name)) return;
+    r.told = true;
+    emit(this, 'recording', { login: r.login, name, active: true, recordName: r.recordName });
+  }
+
+  #dropRecording(name, recordName = null) {
+    const r = this.#recordings.get(name);
+    if (!r) return;
+    this.#recordings.delete(name);
+    this.#unconfirmed?.delete(name);
+    if (r.told) emit(this, 'recording', { login: r.login, name, active: false, recordName: recordName ?? r.recordName });
+  }
+
+  #forgetRecordings() {
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = null;
+    this.#unconfirmed = null;
+    this.#recordings.clear();
   }
 
   #applyState(list) {
@@ -1837,6 +2027,7 @@ export class Room extends Emitter {
         for (const name of [...p.streams]) {
           if (!now || !now.has(name)) {
             p.streams.delete(name);
+            this.#dropRecording(name);
             emit(this, 'unpublished', { login, name, reason: now ? 'UNPUBLISHED' : 'LEFT' });
           }
         }
@@ -1853,9 +2044,19 @@ export class Room extends Emitter {
           if (!p.streams.has(name)) {
             p.streams.add(name);
             emit(this, 'published', { login, name });
+            this.#tellRecording(name, login);
           }
         }
       }
+      // The server reports the recordings that run right after STATE; one it no longer reports stopped while this
+      // session was away.
+      this.#unconfirmed = new Set(this.#recordings.keys());
+      clearTimeout(this.#settleTimer);
+      this.#settleTimer = setTimeout(() => {
+        const stale = this.#unconfirmed || new Set();
+        this.#unconfirmed = null;
+        for (const name of stale) this.#dropRecording(name);
+      }, DEFAULTS.recordingsSettleMs);
     }
     this.#joined = true;
     if (this.#waiter) {
