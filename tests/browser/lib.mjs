@@ -302,3 +302,30 @@ export function consoleReport(p) {
 export function serverReport(server, label = 'streamgate') {
   return server && server.log ? `----- ${label} output (last lines) -----\n${server.log.lines.slice(-120).join('\n')}` : '';
 }
+
+/** GETs `route`; returns the status, the headers, and the parsed body (or the raw text). */
+export async function httpGet(base, route, headers = {}) {
+  const res = await fetch(`${base}${route}`, { headers, signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/**
+ * Calls `fn` every `interval` ms until it returns `{ok: true, ...}`; fails after `timeoutMs` with `what` and the last
+ * `seen` value (or the whole last answer).
+ */
+export async function waitUntil(what, fn, timeoutMs, interval = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await fn();
+    if (last.ok) return last;
+    if (Date.now() > deadline) throw new assert.AssertionError({ message: `${what}: not within ${timeoutMs} ms; last seen: ${JSON.stringify(last.seen ?? last)}` });
+    await sleep(interval);
+  }
+}

@@ -175,7 +175,7 @@ const DEFAULTS = {
   retryIntervalMs: 1_000,
   republishInUseMs: 40_000,
   statsWindowMs: 500,
-  snapshotTimeoutMs: 10_000,
+  snapshotTimeoutMs: 15_000, // longer than the server takes to give up on one (10 s), so its reason is what arrives
   recordingsSettleMs: 1_000,
 };
 
