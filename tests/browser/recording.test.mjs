@@ -1,10 +1,12 @@
 // End-to-end test of recording and snapshots in headless Chromium:
 //   1. the official Flashphoner Web SDK publishes with `createStream({record: true})`: `getRecordInfo()` names the file
-//      once recording runs, REST `recorder/find_all` lists it, and a second official-SDK page playing the stream gets
-//      the STREAM_EVENTs `recordingStopped`/`recordingStarted` when REST restarts the recording;
+//      once recording runs, REST `recorder/find_all` lists it, a second official-SDK page playing the stream gets the
+//      STREAM_EVENTs `recordingStopped`/`recordingStarted` when REST restarts the recording, and at UNPUBLISHED
+//      `getRecordInfo()` names a file that `GET /records/` lists (what WCS's recording example downloads);
 //   2. the interview page (web/index.html) with two participants: "Start recording" shows "● Recording" on both pages
-//      and reaches both through the room event, "Stop recording" clears it, and each participant's file is listed by
-//      `GET /records/` and plays, with seeking, in a Chromium <video> from `/records/FILE` (range requests);
+//      and reaches both through the room event, a third person joining meanwhile sees it at once, "Stop recording"
+//      clears it everywhere, and each recorded participant's file is listed by `GET /records/` and plays, with
+//      seeking, in a Chromium <video> from `/records/FILE` (range requests);
 //   3. streamgate's own SDK: the publisher's and the player's `recording` events, and `stream.snapshot()` as a PNG
 //      that decodes to the stream's size; a stream without video gets the server's refusal.
 //
@@ -232,6 +234,7 @@ const interviewState = () => {
     tiles: [...document.querySelectorAll('[data-testid="tile"]')].map((t) => ({ login: t.dataset.login, recording: t.dataset.recording, frames: t.querySelector('video').getVideoPlaybackQuality().totalVideoFrames, width: t.querySelector('video').videoWidth })),
     localRecording: document.querySelector('[data-testid="local-tile"]').dataset.recording,
     local: window.interview.local?.name ?? null,
+    recordings: window.interview.room?.recordings ?? [],
     events: window.recordingEvents || [],
     chat: [...document.querySelectorAll('[data-testid="chat-system"]')].map((m) => m.textContent),
   };
@@ -407,7 +410,7 @@ describe('recording and snapshots', () => {
         `/records/ lists ${JSON.stringify(firstFile)} and ${JSON.stringify(secondFile)}`);
     }));
 
-  test('interview page: "Start recording" shows "● Recording" to both, the files play with seeking', { timeout: TEST_TIMEOUT_MS }, (t) => {
+  test('interview page: "Start recording" shows "● Recording" to all, the files play with seeking', { timeout: TEST_TIMEOUT_MS }, (t) => {
     const room = uniqueName('rec-interview');
     const urlFor = (login) => `${env.server.http}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(login)}`;
     return scenario(t, env, 'interview recording',
@@ -454,6 +457,18 @@ describe('recording and snapshots', () => {
           assert.ok(s.chat.some((m) => /being recorded/.test(m)), `${login}: no chat note: ${JSON.stringify(s.chat)}`);
         }
 
+        // Someone who joins while the recording runs is told at once, and sees whose streams are recorded (its own,
+        // published after the command, is not).
+        people.hr = await open('hr');
+        const late = (await waitUntil('hr: "● Recording" for employer and candidate', async () => {
+          const now = await state(people.hr);
+          const ok = now.indicator.visible && now.indicator.logins.split(',').sort().join() === 'candidate,employer' &&
+            now.tiles.length === 2 && now.tiles.every((x) => x.recording === 'true') && now.localRecording === 'false';
+          return { ok, seen: now, now };
+        }, 10_000)).now;
+        assert.match(late.indicator.text, /● Recording · candidate, employer/, 'hr: whom the indicator names');
+        assert.deepEqual(late.recordings.map((r) => r.name).sort(), [streams.candidate, streams.employer].sort(), 'hr: room.recordings');
+
         await sleep(RECORD_MS);
         await people.candidate.page.click('[data-testid="record"]');
         for (const [login, p] of Object.entries(people)) {
@@ -462,19 +477,19 @@ describe('recording and snapshots', () => {
             const ok = !now.indicator.visible && now.tiles.every((x) => x.recording === 'false') && now.localRecording === 'false' && now.button.text === 'Start recording';
             return { ok, seen: now, now };
           }, 10_000)).now;
-          assert.deepEqual(s.events.filter((e) => !e.active).map((e) => e.name).sort(), [streams.candidate, streams.employer].sort(), `${login}: recording stopped events`);
+          if (login !== 'hr') assert.deepEqual(s.events.filter((e) => !e.active).map((e) => e.name).sort(), [streams.candidate, streams.employer].sort(), `${login}: recording stopped events`);
         }
 
-        // Each participant's stream has its file; the browser plays it, at the start and after a seek.
+        // Each recorded participant's stream has its file; the browser plays it, at the start and after a seek.
         const results = [];
-        for (const login of Object.keys(people)) {
+        for (const login of ['employer', 'candidate']) {
           const file = await finishedRecord(env, streams[login]);
           await assertRanges(env, file);
           const played = await people.employer.step(`play /records/${file.name}`, playRecord, `/records/${encodeURIComponent(file.name)}`);
           assertPlayed(`${login}'s recording ${file.name}`, played);
           results.push(`${file.name}: ${file.size} bytes, ${played.start.width}x${played.start.height}, ${played.start.duration.toFixed(2)} s, seek to ${played.mid.toFixed(2)} s → ${played.afterSeek.currentTime.toFixed(2)} s`);
         }
-        t.diagnostic(`interview: "● Recording" shown to employer ${shown.employer} ms, candidate ${shown.candidate} ms after the click; ${results.join('; ')}`);
+        t.diagnostic(`interview: "● Recording" shown to employer ${shown.employer} ms, candidate ${shown.candidate} ms after the click, and to hr on joining; ${results.join('; ')}`);
       });
   });
 
@@ -496,17 +511,6 @@ describe('recording and snapshots', () => {
       assert.ok(started.recordName, `no file name: ${JSON.stringify(started)}`);
       assert.equal((await pub.step('stream.recording', () => window.harness.streams.cam.recording)).recordName, started.recordName);
       await sub.step('play', ([n]) => window.harness.play('s', 'view', { name: n }), [name]);
-
-      // Snapshots of both sides: PNGs the browser decodes, at the canvas's size.
-      const snaps = {};
-      for (const [who, p, key] of [['publisher', pub, 'cam'], ['player', sub, 'view']]) {
-        snaps[who] = await p.step(`${who}: snapshot()`, ([k]) => window.harness.snapshot(k), [key]);
-        assert.ok(snaps[who].pngSignature, `${who}: not a PNG: ${JSON.stringify(snaps[who])}`);
-        assert.equal(snaps[who].width, 320, `${who}: snapshot width: ${JSON.stringify(snaps[who])}`);
-        assert.equal(snaps[who].height, 240, `${who}: snapshot height: ${JSON.stringify(snaps[who])}`);
-      }
-      const [request] = pub.messages('>>', 'snapshot');
-      assert.deepEqual(request?.data[0], { name, mediaSessionId: published.id }, 'the snapshot request');
 
       // The recording stops (REST): the player and the publisher are both told.
       await sleep(RECORD_MS);
@@ -532,6 +536,17 @@ describe('recording and snapshots', () => {
       const refused = await pub.step('snapshot() of audio only', () => window.harness.snapshotError('mic'));
       assert.equal(refused.name, 'StreamgateError', JSON.stringify(refused));
       assert.ok(refused.info && refused.info === refused.message, `no info from the server: ${JSON.stringify(refused)}`);
+      // Snapshots of both sides: PNGs the browser decodes, at the canvas's size.
+      const snaps = {};
+      for (const [who, p, key] of [['publisher', pub, 'cam'], ['player', sub, 'view']]) {
+        snaps[who] = await p.step(`${who}: snapshot()`, ([k]) => window.harness.snapshot(k), [key]);
+        assert.ok(snaps[who].pngSignature, `${who}: not a PNG: ${JSON.stringify(snaps[who])}`);
+        assert.equal(snaps[who].width, 320, `${who}: snapshot width: ${JSON.stringify(snaps[who])}`);
+        assert.equal(snaps[who].height, 240, `${who}: snapshot height: ${JSON.stringify(snaps[who])}`);
+      }
+      const [request] = pub.messages('>>', 'snapshot');
+      assert.deepEqual(request?.data[0], { name, mediaSessionId: published.id }, 'the snapshot request');
+
       t.diagnostic(`streamgate SDK: snapshot publisher ${snaps.publisher.ms} ms (${snaps.publisher.bytes} bytes), player ${snaps.player.ms} ms; ` +
         `recording ${file.name} ${played.start.width}x${played.start.height} ${played.start.duration.toFixed(2)} s; audio-only snapshot: ${refused.info}`);
     }));

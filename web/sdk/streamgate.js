@@ -2048,8 +2048,8 @@ export class Room extends Emitter {
           }
         }
       }
-      // The server reports the recordings that run right after STATE; one it no longer reports stopped while this
-      // session was away.
+      // The server reports the recordings that run right after STATE: one it does not report again within a moment
+      // stopped while this session was away.
       this.#unconfirmed = new Set(this.#recordings.keys());
       clearTimeout(this.#settleTimer);
       this.#settleTimer = setTimeout(() => {
