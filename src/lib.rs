@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod fuzzing;
 pub mod listen;
+pub mod ops;
 pub mod protocols;
 pub mod redact;
 pub mod rooms;
