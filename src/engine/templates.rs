@@ -95,13 +95,74 @@ pub fn encoder(codec: Codec) -> anyhow::Result<gst::Bin> {
     Ok(bin)
 }
 
+/// The file extensions a recording writes, each with its writer fragment in `pipelines/record/`.
+pub const RECORD_CONTAINERS: [&str; 3] = ["mp4", "webm", "mkv"];
+
+/// The image formats a snapshot encodes to, each with its fragment in `pipelines/snapshot/`.
+pub const IMAGE_FORMATS: [&str; 2] = ["png", "jpeg"];
+
+fn record_track_fragment(codec: Codec) -> &'static str {
+    match codec {
+        Codec::H264 => include_str!("../../pipelines/record/h264.gst"),
+        Codec::Vp8 => include_str!("../../pipelines/record/vp8.gst"),
+        Codec::Opus => include_str!("../../pipelines/record/opus.gst"),
+        Codec::Aac => include_str!("../../pipelines/record/aac.gst"),
+    }
+}
+
+/// A bin that readies an encoded track of `codec` for a recording's muxer (ghost pads `sink` and
+/// `src`).
+pub fn record_track(codec: Codec) -> anyhow::Result<gst::Bin> {
+    gst::parse::bin_from_description(record_track_fragment(codec).trim(), true)
+        .with_context(|| format!("pipelines/record/{}.gst", codec.slug()))
+}
+
+/// A bin that writes one recording file: the muxer is named `mux` (its pads are requested by the
+/// caller), the file sink `sink`. `extension` is one of [`RECORD_CONTAINERS`].
+pub fn record_writer(extension: &str) -> anyhow::Result<gst::Bin> {
+    let text = match extension {
+        "mp4" => include_str!("../../pipelines/record/mp4.gst"),
+        "webm" => include_str!("../../pipelines/record/webm.gst"),
+        "mkv" => include_str!("../../pipelines/record/mkv.gst"),
+        other => anyhow::bail!("no recording writer for {other:?}"),
+    };
+    let bin = gst::parse::bin_from_description(text.trim(), false)
+        .with_context(|| format!("pipelines/record/{extension}.gst"))?;
+    for name in ["mux", "sink"] {
+        anyhow::ensure!(
+            bin.by_name(name).is_some(),
+            "pipelines/record/{extension}.gst: no element named {name:?}"
+        );
+    }
+    Ok(bin)
+}
+
+/// A bin that encodes one raw video frame to an image (ghost pads `sink` and `src`). `format` is
+/// one of [`IMAGE_FORMATS`].
+pub fn image_encoder(format: &str) -> anyhow::Result<gst::Bin> {
+    let text = match format {
+        "png" => include_str!("../../pipelines/snapshot/png.gst"),
+        "jpeg" => include_str!("../../pipelines/snapshot/jpeg.gst"),
+        other => anyhow::bail!("no image encoder for {other:?}"),
+    };
+    gst::parse::bin_from_description(text.trim(), true)
+        .with_context(|| format!("pipelines/snapshot/{format}.gst"))
+}
+
 /// Builds every fragment and preset once; the first failure explains what is wrong.
 pub fn validate() -> anyhow::Result<()> {
     for codec in [Codec::H264, Codec::Vp8, Codec::Opus, Codec::Aac] {
         decoder(codec)?;
         encoder(codec)?;
+        record_track(codec)?;
     }
     mp3_decoder()?;
+    for ext in RECORD_CONTAINERS {
+        record_writer(ext)?;
+    }
+    for format in IMAGE_FORMATS {
+        image_encoder(format)?;
+    }
     Ok(())
 }
 
