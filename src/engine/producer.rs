@@ -194,6 +194,20 @@ impl Producer {
         self.inner.lock().ok().and_then(|i| i.caps.clone())
     }
 
+    /// The track since its last keyframe, as new consumers get it: the caps and the buffers,
+    /// keyframe first (references to the same buffers, not copies). `None` before the first
+    /// keyframe, without caps, for tracks without keyframes, or while the cache is over its limit.
+    pub fn cached_gop(&self) -> Option<(gst::Caps, Vec<gst::Buffer>)> {
+        let inner = self.inner.lock().ok()?;
+        if !inner.cache.is_ready() {
+            return None;
+        }
+        Some((
+            inner.caps.clone()?,
+            inner.cache.buffers().cloned().collect(),
+        ))
+    }
+
     /// Buffers and bytes received so far.
     pub fn counters(&self) -> (u64, u64) {
         (

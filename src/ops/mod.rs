@@ -1,6 +1,7 @@
 //! Operations that consume streams and write files: recording a stream's tracks as they are,
-//! taking its current picture, and what both need around them: file names and rotation settings
-//! ([`naming`], pure). Each operation reads the stream's producers like any viewer does and runs
-//! in its own pipeline, so it can fail without touching the stream.
+//! taking its current picture ([`snapshot`]), and what both need around them: file names and
+//! rotation settings ([`naming`], pure). Each operation reads the stream's producers like any
+//! viewer does and runs in its own pipeline, so it can fail without touching the stream.
 
 pub mod naming;
+pub mod snapshot;
