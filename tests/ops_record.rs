@@ -394,7 +394,9 @@ async fn copy_mid_recording(video: Codec, audio: Codec) {
     assert!(got >= 4.0, "the copy holds {got}s of about 5 s");
     let info = record::probe(&copy);
     assert!(info.is_some());
-    drop(rec);
+    rec.stop_async()
+        .await
+        .expect("the recording still stops cleanly");
     std::fs::remove_dir_all(&dir).ok();
 }
 
