@@ -76,6 +76,56 @@ pub struct Config {
     pub rest: RestConfig,
     /// What one client may hold or take: timeouts, connections, negotiation sizes.
     pub limits: LimitsConfig,
+    /// Recording.
+    pub record: RecordConfig,
+    /// Periodic snapshots.
+    pub snapshots: SnapshotConfig,
+}
+
+/// Recording settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Where recordings go; `records/` under `data_dir` when unset.
+    pub dir: Option<PathBuf>,
+    /// File name template (WCS keys: `{streamName}`, `{startTime}`, `{endTime}`,
+    /// `{mediaSessionId}`, `{login}`, `{audioCodec}`, `{videoCodec}`).
+    pub template: String,
+    /// Rotation when none is asked for: a size (`20M`) or a duration (`10m`); empty for none.
+    pub rotation: String,
+    /// `by-codec` (H.264 → MP4, VP8 → WebM) or `matroska` (one .mkv container for everything).
+    pub container: String,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            template: "{streamName}-{startTime}-{endTime}".into(),
+            rotation: String::new(),
+            container: "by-codec".into(),
+        }
+    }
+}
+
+/// Periodic snapshots for dashboards: `snapshots/NAME.jpg`, served at `/snapshots/NAME.jpg`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// Seconds between two snapshots of a stream; 0 (the default) turns slicing off.
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    /// Which streams: glob patterns on the stream name (`*` for all, `cam-*`).
+    pub streams: Vec<String>,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::ZERO,
+            streams: vec!["*".into()],
+        }
+    }
 }
 
 /// REST API settings.
@@ -158,6 +208,8 @@ impl Default for Config {
             whip: WhipConfig::default(),
             rest: RestConfig::default(),
             limits: LimitsConfig::default(),
+            record: RecordConfig::default(),
+            snapshots: SnapshotConfig::default(),
         }
     }
 }
@@ -289,6 +341,19 @@ impl Config {
         Ok(())
     }
 
+    /// The folder recordings go to.
+    pub fn record_dir(&self) -> PathBuf {
+        self.record
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("records"))
+    }
+
+    /// The folder periodic snapshots go to.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
+    }
+
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.ice.port_min == 0 || self.ice.port_min > self.ice.port_max {
@@ -336,6 +401,17 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "limits: max_sdp_bytes must be at least 1024, max_media_sections and max_pending_per_client above zero".into(),
             ));
+        }
+        if !["by-codec", "matroska"].contains(&self.record.container.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "record.container {:?} must be \"by-codec\" or \"matroska\"",
+                self.record.container
+            )));
+        }
+        for p in &self.snapshots.streams {
+            glob::Pattern::new(p).map_err(|e| {
+                ConfigError::Invalid(format!("snapshots.streams: {p:?} is not a pattern: {e}"))
+            })?;
         }
         for o in &self.rest.cors_origins {
             if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) {

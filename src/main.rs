@@ -28,6 +28,8 @@ enum Command {
     Publish(PublishArgs),
     /// Measure a running server: time to first frame, viewers held, join bursts (see BENCHMARKS.md).
     Bench(streamgate::bench::BenchArgs),
+    /// Measure what recording costs a running server, and snapshot latency (see BENCHMARKS.md).
+    BenchRecord(streamgate::bench::record::RecordBenchArgs),
 }
 
 #[derive(Args)]
@@ -81,6 +83,9 @@ struct ServeArgs {
     /// Data directory (recordings, media files, history) [default: ./data].
     #[arg(long, env = "STREAMGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where recordings go [default: DATA_DIR/records].
+    #[arg(long, env = "STREAMGATE_RECORD_DIR")]
+    record_dir: Option<PathBuf>,
     /// Serve web pages and the SDK from this directory instead of the built-in copies.
     #[arg(long, env = "STREAMGATE_WEB_DIR")]
     web_dir: Option<PathBuf>,
@@ -141,6 +146,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.data_dir {
             c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.record_dir {
+            c.record.dir = Some(v.clone());
         }
         if let Some(v) = &self.web_dir {
             c.web_dir = Some(v.clone());
@@ -222,6 +230,7 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     a.ice_address
                 },
+                ..Default::default()
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -247,6 +256,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(streamgate::bench::run(args))
+        }
+        Command::BenchRecord(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(streamgate::bench::record::run(args))
         }
         Command::Serve(args) => {
             let config = args.config()?;

@@ -45,6 +45,8 @@ struct Participant {
 struct Room {
     record: bool,
     participants: BTreeMap<String, Participant>,
+    /// Streams of the room being recorded now, with their file names.
+    recording: BTreeMap<String, String>,
 }
 
 /// Every room, by name.
@@ -55,6 +57,15 @@ pub struct Rooms {
 
 fn event(room: &str, name: &str, info: Value) -> Value {
     json!({ "roomName": room, "name": name, "info": info })
+}
+
+/// The room-level recording event: `RECORDING` with who, which stream, on or off, and the file.
+fn recording_event(room: &str, login: &str, stream: &str, active: bool, file: &str) -> Value {
+    event(
+        room,
+        "RECORDING",
+        json!({ "login": login, "name": stream, "active": active, "recordName": file }),
+    )
 }
 
 impl Rooms {
@@ -147,6 +158,19 @@ impl Rooms {
             session_id: session_id.to_owned(),
             payload: event(room_name, "STATE", Value::Array(info)),
         });
+        // A joiner learns at once which streams are being recorded.
+        for (stream, file) in &room.recording {
+            let owner = room
+                .participants
+                .values()
+                .find(|p| p.streams.contains(stream))
+                .map(|p| p.login.clone())
+                .unwrap_or_default();
+            out.push(Delivery {
+                session_id: session_id.to_owned(),
+                payload: recording_event(room_name, &owner, stream, true, file),
+            });
+        }
         room.participants.insert(
             login.to_owned(),
             Participant {
@@ -303,6 +327,78 @@ impl Rooms {
             .collect()
     }
 
+    /// Recording of `stream` started or stopped: every participant of the room it is published in
+    /// is told (`RECORDING`), the publisher included.
+    pub fn recording(&mut self, stream: &str, active: bool, file: &str) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for (name, room) in self.rooms.iter_mut() {
+            let owner = room
+                .participants
+                .values()
+                .find(|p| p.streams.iter().any(|s| s == stream))
+                .map(|p| p.login.clone());
+            // A stream that already left the room still has its recording end announced there.
+            let owner = match owner {
+                Some(o) => o,
+                None if !active && room.recording.contains_key(stream) => String::new(),
+                None => continue,
+            };
+            if active {
+                room.recording.insert(stream.to_owned(), file.to_owned());
+            } else {
+                room.recording.remove(stream);
+            }
+            for p in room.participants.values() {
+                out.push(Delivery {
+                    session_id: p.session_id.clone(),
+                    payload: recording_event(name, &owner, stream, active, file),
+                });
+            }
+        }
+        out
+    }
+
+    /// The `record` command (`{command: "record", options: {name, active}}`): a participant asks to
+    /// start (or stop) recording every stream in its room. `None` for other commands; otherwise
+    /// whether to record and the streams to act on.
+    pub fn record_request(
+        &self,
+        session_id: &str,
+        payload: &Value,
+    ) -> Option<Result<(bool, Vec<String>), RoomError>> {
+        if payload.get("command").and_then(Value::as_str) != Some("record") {
+            return None;
+        }
+        let options = payload.get("options").cloned().unwrap_or(Value::Null);
+        let name = options.get("name").and_then(Value::as_str).unwrap_or("");
+        let active = options
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        Some(match self.rooms.get(name) {
+            Some(room)
+                if room
+                    .participants
+                    .values()
+                    .any(|p| p.session_id == session_id) =>
+            {
+                Ok((
+                    active,
+                    room.participants
+                        .values()
+                        .flat_map(|p| p.streams.iter().cloned())
+                        .collect(),
+                ))
+            }
+            _ => Err(RoomError::NotInRoom(name.to_owned())),
+        })
+    }
+
+    /// Whether a room asked for its streams to be recorded (joined with `record: true`).
+    pub fn records(&self, room: &str) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.record)
+    }
+
     /// A connection ended: it leaves every room it was in.
     pub fn disconnected(&mut self, session_id: &str) -> Vec<Delivery> {
         let mut out = Vec::new();
@@ -343,6 +439,58 @@ impl Rooms {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recording_is_told_to_the_whole_room_and_to_joiners() {
+        use serde_json::json;
+        let mut r = super::Rooms::default();
+        r.command(
+            "s1",
+            "emp",
+            &json!({"command": "join", "options": {"name": "iv"}}),
+        )
+        .unwrap();
+        r.command(
+            "s2",
+            "cand",
+            &json!({"command": "join", "options": {"name": "iv"}}),
+        )
+        .unwrap();
+        r.published("s2", "iv", "cand-cam");
+        let d = r.recording("cand-cam", true, "cand-cam-1.mp4");
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|d| d.payload["name"] == "RECORDING"
+            && d.payload["info"]["active"] == true
+            && d.payload["info"]["login"] == "cand"
+            && d.payload["info"]["recordName"] == "cand-cam-1.mp4"));
+        let joined = r
+            .command(
+                "s3",
+                "hr",
+                &json!({"command": "join", "options": {"name": "iv"}}),
+            )
+            .unwrap();
+        assert!(joined
+            .iter()
+            .any(|d| d.session_id == "s3" && d.payload["name"] == "RECORDING"));
+        let req = r
+            .record_request(
+                "s1",
+                &json!({"command": "record", "options": {"name": "iv", "active": false}}),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(req, (false, vec!["cand-cam".to_string()]));
+        assert!(r
+            .record_request(
+                "sX",
+                &json!({"command": "record", "options": {"name": "iv"}})
+            )
+            .unwrap()
+            .is_err());
+        let d = r.recording("cand-cam", false, "cand-cam-1.mp4");
+        assert_eq!(d.len(), 3);
+    }
+
     use super::*;
 
     fn join(r: &mut Rooms, s: &str, login: &str) -> Vec<Delivery> {

@@ -208,6 +208,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx);
     let server = tokio::spawn(serve_http(listener, router(state.clone()), state.clone()));
     tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
+    // Subscribers of the engine's events: recordings asked for at publish, the rooms' recording
+    // notices, and periodic snapshots.
+    crate::ops::service::auto_record(&state.engine);
+    signaling::room_recording_notices(state.clone());
+    crate::ops::service::slicer(&state.engine);
     tracing::info!(%http_addr, %rtmp_addr, "streamgate listening");
     Ok(App {
         http_addr,

@@ -6,6 +6,7 @@ mod connection;
 mod error;
 mod health;
 mod pull;
+mod recorder;
 mod room;
 mod stream;
 
@@ -79,6 +80,7 @@ fn routes() -> Router<AppState> {
         .merge(connection::routes())
         .merge(pull::routes())
         .merge(room::routes())
+        .merge(recorder::routes())
 }
 
 /// Parses a JSON body; an empty body is `{}`. Errors name what is wrong.

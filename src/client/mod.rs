@@ -152,6 +152,11 @@ pub struct PublishOptions {
     pub audio: bool,
     /// Local addresses ICE may use.
     pub ice_addresses: Vec<IpAddr>,
+    /// Ask the server to record the stream (`record: true`).
+    pub record: bool,
+    /// Send this media file (an MP4 with H.264 video and AAC audio, decoded and played in real
+    /// time) instead of the test pattern and tone.
+    pub media_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PublishOptions {
@@ -165,6 +170,8 @@ impl Default for PublishOptions {
             codec: Codec::H264,
             audio: true,
             ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
+            record: false,
+            media_file: None,
         }
     }
 }
@@ -236,23 +243,48 @@ pub async fn publish_via(
         ),
         other => bail!("cannot publish {other:?} video"),
     };
-    let mut desc = format!(
-        "webrtcbin name=webrtc bundle-policy=max-bundle \
-         videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
-        w = o.width,
-        h = o.height,
-        fps = o.fps
-    );
-    if o.audio {
-        desc.push_str(
-            " audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! opusenc \
-              ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc.",
-        );
-    }
+    let opus = "opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc.";
+    let desc = match &o.media_file {
+        // The file's pictures and sound, paced by the clock as a camera and microphone would be.
+        // Its location is set on the element afterwards, never pasted into the description.
+        Some(_) => {
+            let mut d = format!(
+                "webrtcbin name=webrtc bundle-policy=max-bundle \
+                 filesrc name=file ! qtdemux name=dm \
+                 dm.video_0 ! queue ! decodebin ! videoconvert ! videoscale ! video/x-raw,width={w},height={h} ! clocksync ! {video} ! webrtc.",
+                w = o.width,
+                h = o.height,
+            );
+            if o.audio {
+                d.push_str(&format!(
+                    " dm.audio_0 ! queue ! decodebin ! audioconvert ! audioresample ! clocksync ! {opus}"
+                ));
+            }
+            d
+        }
+        None => {
+            let mut d = format!(
+                "webrtcbin name=webrtc bundle-policy=max-bundle \
+                 videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
+                w = o.width,
+                h = o.height,
+                fps = o.fps
+            );
+            if o.audio {
+                d.push_str(&format!(
+                    " audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! {opus}"
+                ));
+            }
+            d
+        }
+    };
     let pipeline = gst::parse::launch(&desc)?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
     let webrtcbin = pipeline.by_name("webrtc").context("no webrtcbin")?;
+    if let (Some(path), Some(file)) = (&o.media_file, pipeline.by_name("file")) {
+        file.set_property("location", path.to_string_lossy().as_ref());
+    }
     crate::webrtc::ice::configure(&webrtcbin, &client_ice(&o.ice_addresses));
     let keyframes = Arc::new(AtomicU64::new(0));
     if let Some(pad) = pipeline.by_name("enc").and_then(|e| e.static_pad("src")) {
@@ -287,7 +319,7 @@ pub async fn publish_via(
     let offer = make_offer(&webrtcbin).await?;
     let msid = publisher.media_session_id.clone();
     let frame = json!({"mediaSessionId": msid, "name": name, "published": true, "hasVideo": true,
-               "hasAudio": o.audio, "status": "PENDING", "record": false, "mediaProvider": "WebRTC", "sdp": offer,
+               "hasAudio": o.audio, "status": "PENDING", "record": o.record, "mediaProvider": "WebRTC", "sdp": offer,
                "custom": custom});
     let (answer, resource) = via.negotiate(true, frame, name, &offer).await?;
     set_answer(&webrtcbin, &answer)?;

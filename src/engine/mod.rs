@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod producer;
 mod registry;
 pub mod seam;
+mod sessions;
 mod stream;
 pub mod templates;
 
@@ -31,7 +32,7 @@ pub use stream::StreamMedia;
 use crate::config::Config;
 use media::Codec;
 use producer::ProducerLimits;
-use registry::{Registry, SessionEntry, StreamEntry};
+use registry::Registry;
 use serde_json::Value;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -139,6 +140,9 @@ pub struct MediaRequest {
     pub custom: Value,
     /// The client's address, when it has one (limits on pending negotiations count per address).
     pub client: Option<std::net::IpAddr>,
+    /// The client's login (WCS `custom.login` of the connection), empty when it has none; used in
+    /// recording file names.
+    pub login: String,
     /// What a publisher that comes back must present to resume its stream during the reconnect
     /// grace (a source's own idea of "the same publisher"); `None`: it may not resume.
     pub resume_token: Option<String>,
@@ -205,6 +209,21 @@ pub struct PublishSpec {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<EngineInner>,
+}
+
+/// A published stream, as the jobs that consume it see it.
+#[derive(Clone)]
+pub struct StreamRef {
+    /// Stream name.
+    pub name: String,
+    /// The publisher's media session id.
+    pub publisher: String,
+    /// Its media.
+    pub media: Arc<StreamMedia>,
+    /// The publisher's login, when it has one.
+    pub login: String,
+    /// The publisher asked for the stream to be recorded.
+    pub record_requested: bool,
 }
 
 /// A handle that does not keep the engine alive, for callbacks and timers.
@@ -371,277 +390,73 @@ impl Engine {
         }
     }
 
-    /// Publishes stream `req.name`: admission, then the name is reserved (or, for a resumable
-    /// source presenting the same resume token during the reconnect grace, the waiting stream is
-    /// taken over). The handle gives the stream's media (its producers) to the source, which builds
-    /// its pipeline and hands it over with [`PublishHandle::set_source`]. Dropping the handle
-    /// unpublishes.
-    pub async fn publish(
-        &self,
-        req: &MediaRequest,
-        spec: PublishSpec,
-    ) -> Result<PublishHandle, EngineError> {
-        valid_name(&req.name)?;
-        if req.media_session_id.is_empty() {
-            return Err(EngineError::Invalid("MediaSessionId is null".into()));
-        }
-        self.admit(req, Action::Publish, spec.provider).await?;
-        let media = {
-            let mut reg = self.registry();
-            if reg.shutting_down {
-                return Err(EngineError::ShuttingDown);
-            }
-            if reg.sessions.contains_key(&req.media_session_id) {
-                return Err(EngineError::MediaSessionInUse);
-            }
-            if !spec.connected {
-                self.check_pending(&reg, req)?;
-            }
-            let media = match reg.streams.get_mut(&req.name) {
-                // The same publisher coming back within the grace period takes its stream over;
-                // anyone else is refused until the grace ends, so viewers never silently watch a
-                // different publisher.
-                Some(entry)
-                    if entry.publisher.starts_with("orphan:")
-                        && req.resume_token.is_some()
-                        && entry.resume_token == req.resume_token =>
-                {
-                    entry.publisher = req.media_session_id.clone();
-                    tracing::info!(stream = %crate::redact::Escaped(&req.name), viewers = entry.viewers.len(), "publisher resumed its stream");
-                    entry.media.clone()
-                }
-                Some(entry) => {
-                    if entry.publisher.starts_with("orphan:") {
-                        tracing::warn!(stream = %crate::redact::Escaped(&req.name), "publish refused: the stream waits for its own publisher to come back");
-                    }
-                    return Err(EngineError::NameInUse);
-                }
-                None => {
-                    let media = StreamMedia::new(
-                        &req.name,
-                        spec.video,
-                        spec.audio,
-                        spec.may_reorder,
-                        self.inner.limits,
-                        self.inner.pipelines.clone(),
-                    );
-                    if spec.complete {
-                        media.tracks_complete();
-                    }
-                    reg.streams.insert(
-                        req.name.clone(),
-                        StreamEntry {
-                            media: media.clone(),
-                            publisher: req.media_session_id.clone(),
-                            viewers: Default::default(),
-                            resume_token: spec
-                                .resumable
-                                .then(|| req.resume_token.clone())
-                                .flatten(),
-                        },
-                    );
-                    media
-                }
-            };
-            let mut info = StreamInfo::new(req, true, &media, spec.provider);
-            if spec.connected {
-                info.status = StreamStatus::Publishing;
-            }
-            reg.sessions.insert(
-                req.media_session_id.clone(),
-                SessionEntry {
-                    info,
-                    events: req.events.clone(),
-                    client: req.client,
-                },
-            );
-            media
+    /// The published stream with this name or this (publisher's or viewer's) media session id.
+    pub fn stream_of(&self, name: Option<&str>, msid: Option<&str>) -> Option<StreamRef> {
+        let reg = self.registry();
+        let name = match (name, msid) {
+            (Some(n), _) => n.to_owned(),
+            (None, Some(m)) => reg.sessions.get(m)?.info.name.clone(),
+            (None, None) => return None,
         };
-        if spec.connected {
-            self.emit(EngineEvent::Published {
-                name: req.name.clone(),
-                media_session_id: req.media_session_id.clone(),
-                provider: spec.provider,
-            });
-        }
-        tracing::info!(stream = %crate::redact::Escaped(&req.name), media_session = %req.media_session_id, provider = spec.provider, "publishing");
-        Ok(PublishHandle {
-            engine: self.clone(),
-            media_session_id: req.media_session_id.clone(),
-            media,
-            source: None,
+        let entry = reg.streams.get(&name)?;
+        let publisher = reg.sessions.get(&entry.publisher);
+        Some(StreamRef {
+            name,
+            publisher: entry.publisher.clone(),
+            media: entry.media.clone(),
+            login: publisher.map(|p| p.login.clone()).unwrap_or_default(),
+            record_requested: publisher.is_some_and(|p| p.info.record),
         })
     }
 
-    /// Plays stream `req.name`: admission, then (when nobody publishes the name) the resolvers,
-    /// then the viewer is registered. The handle gives the stream's media to the output, which
-    /// the protocol builds and hands over with [`PlayHandle::set_output`]. A viewer that is not
-    /// `connected` yet is PENDING until [`Engine::connected`].
-    pub async fn play(
+    /// Recording of stream `name` started or stopped: the publisher's description says so
+    /// (`record`, `recordName`), the publisher and every viewer are told, and the event goes out.
+    pub fn recording_changed(
         &self,
-        req: &MediaRequest,
-        provider: &'static str,
-        connected: bool,
-    ) -> Result<PlayHandle, EngineError> {
-        if req.media_session_id.is_empty() {
-            return Err(EngineError::Invalid("MediaSessionId is null".into()));
-        }
-        valid_name(&req.name).map_err(|_| EngineError::StreamNotFound)?;
-        self.admit(req, Action::Play, provider).await?;
-        let known = self.registry().streams.contains_key(&req.name);
-        if !known && !self.resolve(&req.name).await? {
-            return Err(EngineError::StreamNotFound);
-        }
-        let status = if connected {
-            StreamStatus::Playing
-        } else {
-            StreamStatus::Pending
-        };
-        let media = self.register_viewer(req, provider, status)?;
-        let handle = PlayHandle {
-            engine: self.clone(),
-            media_session_id: req.media_session_id.clone(),
-            media,
-            output: None,
-        };
-        // A source that learns its tracks late (a demuxer) is waited for, but not forever.
-        handle.media.wait_tracks(TRACKS_TIMEOUT).await;
-        if connected {
-            self.emit(EngineEvent::Playing {
-                name: req.name.clone(),
-                media_session_id: req.media_session_id.clone(),
-                provider,
-            });
-        }
-        Ok(handle)
-    }
-
-    /// Registers a viewer media session of stream `req.name`; returns the stream's media.
-    fn register_viewer(
-        &self,
-        req: &MediaRequest,
-        provider: &'static str,
-        status: StreamStatus,
-    ) -> Result<Arc<StreamMedia>, EngineError> {
-        let mut reg = self.registry();
-        if reg.shutting_down {
-            return Err(EngineError::ShuttingDown);
-        }
-        if reg.sessions.contains_key(&req.media_session_id) {
-            return Err(EngineError::MediaSessionInUse);
-        }
-        if status == StreamStatus::Pending {
-            self.check_pending(&reg, req)?;
-        }
-        let entry = reg
-            .streams
-            .get_mut(&req.name)
-            .ok_or(EngineError::StreamNotFound)?;
-        entry.viewers.insert(req.media_session_id.clone());
-        let media = entry.media.clone();
-        let mut info = StreamInfo::new(req, false, &media, provider);
-        info.status = status;
-        reg.sessions.insert(
-            req.media_session_id.clone(),
-            SessionEntry {
-                info,
-                events: req.events.clone(),
-                client: req.client,
-            },
-        );
-        Ok(media)
-    }
-
-    /// Refuses one more negotiation from a client that has its fill pending: each holds a
-    /// pipeline, a media port and perhaps a stream name until it connects or times out.
-    fn check_pending(&self, reg: &Registry, req: &MediaRequest) -> Result<(), EngineError> {
-        let Some(ip) = req.client else {
-            return Ok(());
-        };
-        let pending = reg
-            .sessions
-            .values()
-            .filter(|s| s.client == Some(ip) && s.info.status == StreamStatus::Pending)
-            .count();
-        if pending >= self.inner.config.limits.max_pending_per_client {
-            tracing::warn!(client = %ip, pending, "negotiation refused: too many pending");
-            return Err(EngineError::TooManyPending);
-        }
-        Ok(())
-    }
-
-    /// A PENDING media session is connected: it becomes PUBLISHING or PLAYING, its owner is told,
-    /// and the event goes out.
-    pub fn connected(&self, msid: &str) {
-        let done = {
+        name: &str,
+        active: bool,
+        file_name: &str,
+        reason: Option<String>,
+    ) {
+        let publisher = {
             let mut reg = self.registry();
-            match reg.sessions.get_mut(msid) {
-                Some(s) if s.info.status == StreamStatus::Pending => {
-                    s.info.status = if s.info.published {
-                        StreamStatus::Publishing
-                    } else {
-                        StreamStatus::Playing
-                    };
-                    Some((
-                        s.events.clone(),
-                        s.info.published,
-                        s.info.name.clone(),
-                        s.info.media_provider,
-                    ))
-                }
-                _ => None,
+            // A recording that ends with its stream is still announced (the stream is gone then,
+            // so there is no one of it left to tell but the event's subscribers).
+            let publisher = reg
+                .streams
+                .get(name)
+                .map(|s| s.publisher.clone())
+                .unwrap_or_default();
+            if let Some(p) = reg.sessions.get_mut(&publisher) {
+                p.info.record = active;
+                p.info.record_name = Some(file_name.to_owned());
+                notify(
+                    &p.events,
+                    &publisher,
+                    MediaEvent::Recording {
+                        active,
+                        file_name: file_name.to_owned(),
+                    },
+                );
             }
+            reg.notify_viewers(name, |_| MediaEvent::Recording {
+                active,
+                file_name: file_name.to_owned(),
+            });
+            publisher
         };
-        let Some((tx, published, name, provider)) = done else {
-            return;
-        };
-        notify(&tx, msid, MediaEvent::Connected);
-        let media_session_id = msid.to_owned();
-        self.emit(if published {
-            EngineEvent::Published {
-                name,
-                media_session_id,
-                provider,
+        self.emit(if active {
+            EngineEvent::RecordingStarted {
+                name: name.to_owned(),
+                media_session_id: publisher,
+                file_name: file_name.to_owned(),
             }
         } else {
-            EngineEvent::Playing {
-                name,
-                media_session_id,
-                provider,
-            }
-        });
-    }
-
-    /// A media session failed: its status is FAILED and its owner is told why (WCS wording).
-    pub fn failed(&self, msid: &str, info: &str) {
-        let found = {
-            let mut reg = self.registry();
-            reg.sessions.get_mut(msid).map(|s| {
-                s.info.status = StreamStatus::Failed;
-                (s.events.clone(), s.info.name.clone())
-            })
-        };
-        if let Some((tx, name)) = found {
-            notify(&tx, msid, MediaEvent::Failed(info.to_owned()));
-            self.emit(EngineEvent::Failed {
-                name,
-                media_session_id: msid.to_owned(),
-                info: info.to_owned(),
-            });
-        }
-    }
-
-    /// Fails the media session with `info` if it is still PENDING after `timeout`: a
-    /// negotiation that never connects gives its name (and its port) back.
-    pub fn fail_if_pending_after(&self, msid: &str, timeout: Duration, info: &'static str) {
-        let weak = Arc::downgrade(&self.inner);
-        let msid = msid.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let Some(inner) = weak.upgrade() else { return };
-            let engine = Engine { inner };
-            if engine.status(&msid) == Some(StreamStatus::Pending) {
-                engine.failed(&msid, info);
+            EngineEvent::RecordingStopped {
+                name: name.to_owned(),
+                media_session_id: publisher,
+                file_name: file_name.to_owned(),
+                reason,
             }
         });
     }
@@ -852,80 +667,6 @@ impl Engine {
             name: session.info.name,
             media_session_id: msid.to_owned(),
         });
-    }
-
-    fn jobs_lock(&self) -> std::sync::MutexGuard<'_, jobs::Jobs> {
-        match self.inner.jobs.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Takes over a job: `keep` is whatever keeps it running, `info` what listings show. Returns
-    /// its id. The job runs until [`Engine::stop_job`], [`Engine::stop_jobs_of`] or shutdown.
-    pub fn start_job(
-        &self,
-        kind: &'static str,
-        name: &str,
-        info: Value,
-        keep: Box<dyn std::any::Any + Send>,
-    ) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
-        self.jobs_lock().table.insert(
-            id.clone(),
-            jobs::Job {
-                kind,
-                name: name.to_owned(),
-                info,
-                keep,
-            },
-        );
-        self.emit(EngineEvent::JobStarted {
-            id: id.clone(),
-            kind,
-            name: name.to_owned(),
-        });
-        id
-    }
-
-    /// The jobs of a kind (all of them with `None`).
-    pub fn jobs(&self, kind: Option<&str>) -> Vec<JobInfo> {
-        self.jobs_lock().list(kind)
-    }
-
-    /// Ends a job; returns what kept it running (dropped by the caller, or by this call when
-    /// unused), or `None` when there is no such job.
-    pub fn stop_job(&self, id: &str) -> Option<Box<dyn std::any::Any + Send>> {
-        let job = self.jobs_lock().table.remove(id)?;
-        self.emit(EngineEvent::JobStopped {
-            id: id.to_owned(),
-            kind: job.kind,
-            name: job.name,
-        });
-        Some(job.keep)
-    }
-
-    /// Ends every job of `kind` about stream `name`; returns how many.
-    pub fn stop_jobs_of(&self, name: &str, kind: &str) -> usize {
-        let ids: Vec<String> = self
-            .jobs_lock()
-            .table
-            .iter()
-            .filter(|(_, j)| j.kind == kind && j.name == name)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &ids {
-            drop(self.stop_job(id));
-        }
-        ids.len()
-    }
-
-    /// Ends every job (shutdown).
-    pub fn stop_all_jobs(&self) {
-        let ids: Vec<String> = self.jobs_lock().table.keys().cloned().collect();
-        for id in ids {
-            drop(self.stop_job(&id));
-        }
     }
 }
 

@@ -162,6 +162,8 @@ pub(super) struct SessionEntry {
     pub(super) events: mpsc::Sender<super::MediaNotice>,
     /// The client's address, for per-client limits.
     pub(super) client: Option<std::net::IpAddr>,
+    /// The client's login.
+    pub(super) login: String,
 }
 
 #[derive(Default)]

@@ -7,4 +7,5 @@
 pub mod listing;
 pub mod naming;
 pub mod record;
+pub mod service;
 pub mod snapshot;

@@ -79,3 +79,36 @@ impl Sessions {
             .is_some_and(|e| e.tx.try_send(Control::Close).is_ok())
     }
 }
+
+/// Tells every room when recording of one of its streams starts or stops (`RECORDING` room
+/// events), from the engine's event stream. Runs until the server stops.
+pub fn room_recording_notices(state: crate::server::AppState) {
+    use crate::engine::EngineEvent;
+    let mut events = state.engine.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let (name, active, file) = match events.recv().await {
+                Ok(EngineEvent::RecordingStarted {
+                    name, file_name, ..
+                }) => (name, true, file_name),
+                Ok(EngineEvent::RecordingStopped {
+                    name, file_name, ..
+                }) => (name, false, file_name),
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "room notices fell behind the event stream");
+                    continue;
+                }
+                Err(_) => break,
+            };
+            let deliveries = state.rooms_lock().recording(&name, active, &file);
+            for d in deliveries {
+                let frame = protocol::frame(
+                    "OnDataEvent",
+                    serde_json::json!({ "nodeId": state.node_id, "sessionId": d.session_id, "payload": d.payload }),
+                );
+                state.sessions.send(&d.session_id, frame);
+            }
+        }
+    });
+}

@@ -33,6 +33,8 @@ pub enum Incoming {
         /// The data.
         payload: Value,
     },
+    /// A snapshot of a stream's current picture (`snapshot {name, mediaSessionId}`).
+    Snapshot(StreamRef),
     /// Keep-alive from the client.
     Ping,
     /// Answer to the server's ping.
@@ -182,8 +184,9 @@ pub fn parse(text: &str) -> Result<Incoming, ProtocolError> {
         }
         "ping" => Incoming::Ping,
         "pong" => Incoming::Pong,
-        "snapshot" | "availableStream" | "submitBugReport" | "sessionDebug" | "pushLogs"
-        | "call" | "answer" | "hangup" | "hold" | "unhold" | "sendDtmf" | "transfer" => {
+        "snapshot" => Incoming::Snapshot(arg(m, data)?),
+        "availableStream" | "submitBugReport" | "sessionDebug" | "pushLogs" | "call" | "answer"
+        | "hangup" | "hold" | "unhold" | "sendDtmf" | "transfer" => {
             Incoming::Unsupported(m.to_owned())
         }
         other => return Err(ProtocolError::Unknown(other.to_owned())),

@@ -6,8 +6,8 @@
 use super::protocol::{self, Incoming, StreamRef, StreamRequest};
 use super::{Control, OUTBOX_CAPACITY};
 use crate::engine::{
-    EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle, StreamInfo,
-    MAILBOX_CAPACITY,
+    EngineError, EngineEvent, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle,
+    StreamInfo, MAILBOX_CAPACITY,
 };
 use crate::redact::Escaped;
 use crate::server::AppState;
@@ -59,6 +59,9 @@ struct Conn {
     /// frame, but only a few log lines.
     log: crate::listen::LogBudget,
 }
+
+/// How long an ended publisher's final status waits for its recording to be finalised.
+const FINALISE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Warnings one connection may write per window.
 const WARNINGS_PER_WINDOW: u32 = 5;
@@ -125,7 +128,7 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
                 }
             }
             Some(n) = ev_rx.recv() => {
-                if let Err(end) = conn.on_notice(n) {
+                if let Err(end) = conn.on_notice(n).await {
                     break end;
                 }
             }
@@ -202,7 +205,7 @@ impl Conn {
             Incoming::Connection(obj) => self.on_connection(ctl, obj),
             Incoming::PublishStream(r) => self.on_publish(r).await,
             Incoming::PlayStream(r) => self.on_play(r).await,
-            Incoming::UnPublishStream(r) => self.on_unpublish(r),
+            Incoming::UnPublishStream(r) => self.on_unpublish(r).await,
             Incoming::StopStream(r) => self.on_stop(r),
             Incoming::SendStreamEvent {
                 media_session_id,
@@ -234,6 +237,10 @@ impl Conn {
                         json!({ "operationId": operation_id, "status": "ACCEPTED" }),
                     ));
                 }
+                let record = self.state.rooms_lock().record_request(&self.id, &payload);
+                if let Some(record) = record {
+                    return self.on_room_record(&operation_id, record);
+                }
                 let result = self
                     .state
                     .rooms_lock()
@@ -258,6 +265,10 @@ impl Conn {
                     }
                 }
             }
+            Incoming::Snapshot(r) => {
+                self.on_snapshot(r);
+                Ok(())
+            }
             Incoming::Ping => self.send(protocol::frame("pong", Value::Null)),
             Incoming::Pong => Ok(()),
             Incoming::Unsupported(m) => self.send(protocol::fail(
@@ -265,6 +276,65 @@ impl Conn {
                 Some(&m),
             )),
         }
+    }
+
+    /// The room's record button: every stream in the room starts (or stops) recording; the room
+    /// hears of each through its RECORDING events.
+    fn on_room_record(
+        &mut self,
+        operation_id: &str,
+        request: Result<(bool, Vec<String>), crate::rooms::RoomError>,
+    ) -> Result<(), End> {
+        let (active, streams) = match request {
+            Ok(r) => r,
+            Err(e) => return self.send(protocol::frame(
+                "DataStatusEvent",
+                json!({ "operationId": operation_id, "status": "FAILED", "info": e.to_string() }),
+            )),
+        };
+        let engine = &self.state.engine;
+        for name in &streams {
+            let result = if active {
+                crate::ops::service::start_recording(engine, Some(name), None, &Default::default())
+                    .map(|_| ())
+            } else {
+                crate::ops::service::stop_recording(engine, Some(name), None)
+            };
+            match result {
+                Ok(()) | Err(EngineError::AlreadyRecording | EngineError::NotRecording) => {}
+                Err(e) => {
+                    tracing::warn!(session = %self.id, stream = %Escaped(name), "room recording: {e}")
+                }
+            }
+        }
+        self.send(protocol::frame(
+            "DataStatusEvent",
+            json!({ "operationId": operation_id, "status": "ACCEPTED" }),
+        ))
+    }
+
+    /// Takes a snapshot off the connection's task (decoding takes a moment) and answers with a
+    /// `notifyStreamEvent` of type `snapshotCompleted` (the base64 PNG) or `snapshotFailed`, as
+    /// WCS does.
+    fn on_snapshot(&self, r: StreamRef) {
+        let (engine, out) = (self.state.engine.clone(), self.out.clone());
+        tokio::spawn(async move {
+            let name = (!r.name.is_empty()).then_some(r.name.as_str());
+            let msid = (!r.media_session_id.is_empty()).then_some(r.media_session_id.as_str());
+            let frame = match crate::ops::service::snapshot_png(&engine, name, msid).await {
+                Ok(png) => {
+                    json!({ "mediaSessionId": r.media_session_id, "name": r.name, "type": "snapshotCompleted",
+                                   "payload": { "snapshot": png } })
+                }
+                Err(e) => {
+                    json!({ "mediaSessionId": r.media_session_id, "name": r.name, "type": "snapshotFailed",
+                                  "payload": { "info": e.to_string() } })
+                }
+            };
+            let _ = out.try_send(Message::Text(
+                protocol::frame("notifyStreamEvent", frame).into(),
+            ));
+        });
     }
 
     fn on_connection(&mut self, ctl: &mpsc::Sender<Control>, obj: Value) -> Result<(), End> {
@@ -311,6 +381,7 @@ impl Conn {
             custom: r.custom.clone(),
             events: self.events.clone(),
             client: Some(self.peer.ip()),
+            login: self.login.clone(),
             resume_token: None,
         }
     }
@@ -330,10 +401,19 @@ impl Conn {
         None
     }
 
-    async fn on_publish(&mut self, r: StreamRequest) -> Result<(), End> {
+    async fn on_publish(&mut self, mut r: StreamRequest) -> Result<(), End> {
         let base = (r.media_session_id.as_str(), r.name.as_str(), true);
         if let Some(e) = self.precheck(&r) {
             return self.status(None, base, "FAILED", &e.to_string());
+        }
+        // A room joined with `record: true` records every stream published in it.
+        let room = r
+            .custom
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if room.is_some_and(|room| self.state.rooms_lock().records(&room)) {
+            r.record = true;
         }
         match crate::webrtc::session::publish(&self.state.engine, self.request(&r), "WebRTC").await
         {
@@ -390,11 +470,46 @@ impl Conn {
         }
     }
 
-    fn on_unpublish(&mut self, r: StreamRef) -> Result<(), End> {
+    /// Ends a publisher's stream. When it was being recorded, waits (briefly) for the recording
+    /// to be finalised, so the UNPUBLISHED status names the finished file, which is what WCS's
+    /// `stream.getRecordInfo()` hands the application to download.
+    async fn end_publisher(
+        engine: crate::engine::Engine,
+        handle: PublishHandle,
+        name: &str,
+        mut info: Option<StreamInfo>,
+    ) -> Option<StreamInfo> {
+        let recorded = info.as_ref().is_some_and(|i| i.record);
+        let mut events = recorded.then(|| engine.subscribe());
+        drop(handle);
+        let Some(rx) = events.as_mut() else {
+            return info;
+        };
+        let finished = async {
+            loop {
+                match rx.recv().await {
+                    Ok(EngineEvent::RecordingStopped {
+                        name: n, file_name, ..
+                    }) if n == name => return Some(file_name),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return None,
+                }
+            }
+        };
+        if let Ok(Some(file)) = tokio::time::timeout(FINALISE_WAIT, finished).await {
+            if let Some(i) = info.as_mut() {
+                i.record_name = Some(file);
+            }
+        }
+        info
+    }
+
+    async fn on_unpublish(&mut self, r: StreamRef) -> Result<(), End> {
         let info = self.info_of(&r.media_session_id);
         match self.publishers.remove(&r.media_session_id) {
             Some(p) => {
-                drop(p.handle);
+                let info =
+                    Self::end_publisher(self.state.engine.clone(), p.handle, &p.name, info).await;
                 self.status(
                     info,
                     (&r.media_session_id, &p.name, true),
@@ -417,7 +532,7 @@ impl Conn {
         }
     }
 
-    fn on_notice(&mut self, n: MediaNotice) -> Result<(), End> {
+    async fn on_notice(&mut self, n: MediaNotice) -> Result<(), End> {
         let msid = n.media_session_id.as_str();
         let published = self.publishers.contains_key(msid);
         let name = match (self.publishers.get(msid), self.players.get(msid)) {
@@ -443,9 +558,13 @@ impl Conn {
                 self.status(info, base, "FAILED", &text)
             }
             MediaEvent::Stop(text) => {
-                let info = self.info_of(msid);
+                let mut info = self.info_of(msid);
                 if let Some(p) = self.publishers.get(msid) {
                     self.room_unpublished(p, "UNPUBLISHED");
+                }
+                if let Some(p) = self.publishers.remove(msid) {
+                    info = Self::end_publisher(self.state.engine.clone(), p.handle, &p.name, info)
+                        .await;
                 }
                 self.end_media(msid);
                 let status = if published { "UNPUBLISHED" } else { "STOPPED" };

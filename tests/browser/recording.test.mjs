@@ -544,7 +544,7 @@ describe('recording and snapshots', () => {
         assert.equal(snaps[who].width, 320, `${who}: snapshot width: ${JSON.stringify(snaps[who])}`);
         assert.equal(snaps[who].height, 240, `${who}: snapshot height: ${JSON.stringify(snaps[who])}`);
       }
-      const [request] = pub.messages('>>', 'snapshot');
+      const request = pub.messages('>>', 'snapshot').find((m) => m.data?.[0]?.name === name);
       assert.deepEqual(request?.data[0], { name, mediaSessionId: published.id }, 'the snapshot request');
 
       t.diagnostic(`streamgate SDK: snapshot publisher ${snaps.publisher.ms} ms (${snaps.publisher.bytes} bytes), player ${snaps.player.ms} ms; ` +

@@ -333,6 +333,7 @@ impl Conn {
             }),
             events: self.events.clone(),
             client: Some(self.peer.ip()),
+            login: String::new(),
             resume_token: Some(self.resume_token(name, query)),
         }
     }

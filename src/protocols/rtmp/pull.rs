@@ -62,6 +62,7 @@ pub async fn start(engine: &Engine, uri: &str, local: Option<&str>) -> Result<St
         events: tx,
         client: None,
         // Nobody else resumes a pulled stream.
+        login: String::new(),
         resume_token: None,
     };
     let (handle, _ingest) = super::stream::publish(engine, req, FlvSource::Pull(uri)).await?;

@@ -142,6 +142,7 @@ async fn start(
         custom: serde_json::Value::Null,
         events: tx,
         client: Some(peer.ip()),
+        login: String::new(),
         resume_token: None,
     };
     let result = if publish {

@@ -4,6 +4,8 @@
 //! rate with its CPU, memory and threads per viewer, and whether a burst of joins stalls the viewers
 //! already watching. Figures go to stdout as Markdown (and raw JSON lines when asked).
 
+pub mod record;
+
 use crate::client::{self, PlayOptions, PublishOptions, TestPlayer, WcsConnection};
 use crate::engine::media::Codec;
 use anyhow::Context;
@@ -101,14 +103,14 @@ fn proc_sample(pid: u32) -> anyhow::Result<ProcSample> {
     })
 }
 
-struct Window {
-    server_cpu_pct: f64,
-    client_cpu_pct: f64,
-    rss_kib: u64,
-    threads: u64,
+pub(crate) struct Window {
+    pub(crate) server_cpu_pct: f64,
+    pub(crate) client_cpu_pct: f64,
+    pub(crate) rss_kib: u64,
+    pub(crate) threads: u64,
 }
 
-async fn measure_window(pid: u32, secs: u64) -> anyhow::Result<Window> {
+pub(crate) async fn measure_window(pid: u32, secs: u64) -> anyhow::Result<Window> {
     let me = std::process::id();
     let (s0, c0, t0) = (proc_sample(pid)?, proc_sample(me)?, Instant::now());
     tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -126,7 +128,7 @@ async fn measure_window(pid: u32, secs: u64) -> anyhow::Result<Window> {
     })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -255,6 +257,7 @@ async fn publish_pattern(
         codec: Codec::H264,
         audio: true,
         ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
+        ..Default::default()
     };
     let publisher = client::publish(pc, &args.name, &opts).await?;
     let st = pc
