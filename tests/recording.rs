@@ -136,15 +136,17 @@ fn av_offsets(path: &Path) -> Vec<f64> {
         &lavfi_series(&format!("movie={p},signalstats"), "lavfi.signalstats.YAVG"),
         128.0,
     );
-    let audio = onsets(
-        &lavfi_series(
-            &format!("amovie={p},astats=metadata=1:reset=1"),
-            "lavfi.astats.Overall.RMS_level",
-        ),
-        -30.0,
+    let audio_series = lavfi_series(
+        &format!("amovie={p},astats=metadata=1:reset=1"),
+        "lavfi.astats.Overall.RMS_level",
     );
+    let audio = onsets(&audio_series, -30.0);
+    // A flash after the audio track ends (the tracks of a stopped recording end a few frames
+    // apart) has no beep to compare with.
+    let audio_end = audio_series.last().map(|(t, _)| *t).unwrap_or(0.0);
     video
         .iter()
+        .filter(|v| **v + 0.1 < audio_end)
         .filter_map(|v| {
             audio
                 .iter()
