@@ -10,8 +10,9 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
         libgstreamer-plugins-bad1.0-dev libnice-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
+# Dependencies first, so source edits do not rebuild them (the vendored crates are dependencies).
 COPY Cargo.toml Cargo.lock ./
+COPY vendor ./vendor
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
     && cargo build --release --locked || true
 COPY . .
@@ -27,6 +28,8 @@ COPY --from=build /src/target/release/streamgate /usr/local/bin/streamgate
 USER streamgate
 WORKDIR /var/lib/streamgate
 EXPOSE 8080/tcp 1935/tcp 8554/tcp 31000-31999/udp
+# Recordings and snapshots live here: keep them on a volume.
+VOLUME /var/lib/streamgate/data
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
 ENTRYPOINT ["streamgate"]
 CMD ["serve", "--data-dir", "/var/lib/streamgate/data"]
