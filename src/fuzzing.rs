@@ -269,9 +269,10 @@ pub fn flv(data: &[u8]) {
     }
 }
 
-/// The REST routes the `rest_body` target posts to: every POST route in `api::routes` except
-/// `/rest-api/pull/rtmp/pull`, which starts network pulls.
-pub const REST_ROUTES: [&str; 12] = [
+/// The REST routes the `rest_body` target posts to: every POST route in `src/api/` except
+/// `/rest-api/pull/rtmp/pull`, which starts network pulls. Recording and snapshot requests are
+/// safe here: the fuzzed server has no streams, so they end at the stream lookup.
+pub const REST_ROUTES: [&str; 18] = [
     "/rest-api/stream/find_all",
     "/rest-api/stream/find",
     "/rest-api/stream/terminate",
@@ -284,6 +285,12 @@ pub const REST_ROUTES: [&str; 12] = [
     "/rest-api/room/find_all",
     "/rest-api/room/find",
     "/rest-api/room/terminate",
+    "/rest-api/stream/startRecording",
+    "/rest-api/recorder/startup",
+    "/rest-api/stream/stopRecording",
+    "/rest-api/recorder/terminate",
+    "/rest-api/recorder/find_all",
+    "/rest-api/stream/snapshot",
 ];
 
 /// One runtime and one router for every input: building them per input would cost more than
