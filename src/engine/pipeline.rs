@@ -91,6 +91,23 @@ pub fn shared_clock() -> &'static SharedClock {
     })
 }
 
+/// An error a pipeline posted on its bus.
+#[derive(Debug, Clone)]
+pub struct BusError {
+    /// The element's path in the pipeline.
+    pub element: String,
+    /// The error.
+    pub error: gst::glib::Error,
+    /// GStreamer's debug text, when there is some.
+    pub debug: Option<String>,
+}
+
+impl std::fmt::Display for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.element, self.error)
+    }
+}
+
 /// Owns one pipeline: the only strong reference outside GStreamer's own.
 pub struct PipelineGuard {
     pipeline: Option<gst::Pipeline>,
@@ -125,16 +142,29 @@ impl PipelineGuard {
     }
 
     /// Watches the bus on the tokio runtime: errors go to `on_error` (once), warnings to the log.
-    pub fn watch_bus(&mut self, on_error: impl FnOnce(String) + Send + 'static) {
+    pub fn watch_bus(&mut self, on_error: impl FnOnce(BusError) + Send + 'static) {
         let Some(bus) = self.pipeline().bus() else {
             return;
         };
-        let name = self.pipeline().name();
-        let mut on_error = Some(on_error);
         // The stream holds the bus weakly; the strong reference is dropped here so the bus (and its
-        // socket pair) goes with the pipeline, and `stop` ends the task when the guard drops.
-        let mut messages = bus.stream();
+        // socket pair) goes with the pipeline.
+        let messages = bus.stream();
         drop(bus);
+        self.watch_bus_stream(messages, false, on_error);
+    }
+
+    /// Like [`PipelineGuard::watch_bus`], on a bus stream the owner opened earlier (to read the
+    /// first messages itself, e.g. while starting). With `answer_latency`, latency changes are
+    /// answered by recalculating the pipeline's latency. The watch ends when the guard drops.
+    pub fn watch_bus_stream(
+        &mut self,
+        mut messages: gst::bus::BusStream,
+        answer_latency: bool,
+        on_error: impl FnOnce(BusError) + Send + 'static,
+    ) {
+        let name = self.pipeline().name();
+        let weak = self.pipeline().downgrade();
+        let mut on_error = Some(on_error);
         let (unwatch, mut stop) = tokio::sync::oneshot::channel::<()>();
         self.unwatch = Some(unwatch);
         tokio::spawn(async move {
@@ -149,13 +179,24 @@ impl PipelineGuard {
                 };
                 match msg.view() {
                     gst::MessageView::Error(err) => {
-                        let src = msg
-                            .src()
-                            .map(|s| s.path_string().to_string())
-                            .unwrap_or_default();
-                        tracing::warn!(pipeline = %name, element = %src, debug = ?err.debug(), "pipeline error: {}", err.error());
+                        let error = BusError {
+                            element: msg
+                                .src()
+                                .map(|s| s.path_string().to_string())
+                                .unwrap_or_default(),
+                            error: err.error(),
+                            debug: err.debug().map(|d| d.to_string()),
+                        };
+                        tracing::warn!(pipeline = %name, element = %error.element, debug = ?error.debug, "pipeline error: {}", error.error);
                         if let Some(f) = on_error.take() {
-                            f(format!("{src}: {}", err.error()));
+                            f(error);
+                        }
+                    }
+                    gst::MessageView::Latency(_) if answer_latency => {
+                        if let Some(p) = weak.upgrade() {
+                            p.call_async(|p| {
+                                let _ = p.recalculate_latency();
+                            });
                         }
                     }
                     gst::MessageView::Warning(w) => {

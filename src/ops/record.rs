@@ -198,8 +198,8 @@ struct Shared {
     /// Signalled when a part is finalised or the recording fails.
     changed: Condvar,
     links: Mutex<Vec<ConsumerLink>>,
+    /// The pipeline; dropping the guard also ends its bus watch.
     guard: Mutex<Option<PipelineGuard>>,
-    unwatch: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// A running recording. Stop it with [`Recording::stop`]; dropping it also finalises its files,
@@ -246,13 +246,14 @@ impl Recording {
             }
             _ => {}
         }
-        let rt = tokio::runtime::Handle::try_current()
+        // The bus is watched on the runtime.
+        tokio::runtime::Handle::try_current()
             .map_err(|_| RecordError::Pipeline("must start within a tokio runtime".into()))?;
         std::fs::create_dir_all(&spec.dir).map_err(|e| RecordError::Folder(e.to_string()))?;
         let container = naming::choose_container(spec.container, codecs[VIDEO], codecs[AUDIO]);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("{}-record-{}", spec.stream_name, &id[..8]);
-        let guard = PipelineGuard::new(&name, counter);
+        let mut guard = PipelineGuard::new(&name, counter);
         let pipeline = guard.pipeline().clone();
         let producers = [video, audio];
         let shared = Arc::new(Shared {
@@ -274,7 +275,6 @@ impl Recording {
             changed: Condvar::new(),
             links: Mutex::new(Vec::new()),
             guard: Mutex::new(None),
-            unwatch: Mutex::new(None),
             spec,
         });
         let start_rt = shared_clock().now_running();
@@ -296,8 +296,16 @@ impl Recording {
             let _ = std::fs::remove_file(path);
             return Err(RecordError::Folder(reason));
         }
+        // An error fails the recording; failing drops links and the pipeline guard: quick, but
+        // not for an async worker.
+        let weak = Arc::downgrade(&shared);
+        guard.watch_bus_stream(messages, true, move |e| {
+            if let Some(s) = weak.upgrade() {
+                let reason = failure_reason(&e.error, e.debug.as_deref());
+                tokio::task::spawn_blocking(move || s.fail(reason));
+            }
+        });
         *lock(&shared.guard) = Some(guard);
-        shared.watch_bus(&rt, messages);
         (shared.on_event)(RecordEvent::FileStarted { name: first_file });
         shared.attach(&producers);
         tracing::info!(pipeline = %shared.name, container = shared.container.extension(), "recording started");
@@ -475,49 +483,5 @@ impl Shared {
     fn release(&self) {
         drop(std::mem::take(&mut *lock(&self.links)));
         drop(lock(&self.guard).take());
-        if let Some(tx) = lock(&self.unwatch).take() {
-            let _ = tx.send(());
-        }
-    }
-
-    /// Reads the bus on the runtime: an error fails the recording, latency changes are answered.
-    fn watch_bus(self: &Arc<Self>, rt: &tokio::runtime::Handle, mut messages: gst::bus::BusStream) {
-        let (tx, mut stop) = tokio::sync::oneshot::channel::<()>();
-        *lock(&self.unwatch) = Some(tx);
-        let weak = Arc::downgrade(self);
-        rt.spawn(async move {
-            use futures::StreamExt;
-            loop {
-                let msg = tokio::select! {
-                    m = messages.next() => match m {
-                        Some(m) => m,
-                        None => break,
-                    },
-                    _ = &mut stop => break,
-                };
-                let Some(s) = weak.upgrade() else { break };
-                match msg.view() {
-                    gst::MessageView::Error(e) => {
-                        let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
-                        tracing::warn!(pipeline = %s.name, element = %src, debug = ?e.debug(), "recording error: {}", e.error());
-                        let reason = failure_reason(&e.error(), e.debug().as_deref());
-                        // Failing drops links and the pipeline guard: quick, but not for a worker.
-                        let _ = tokio::task::spawn_blocking(move || s.fail(reason)).await;
-                        break;
-                    }
-                    gst::MessageView::Latency(_) => {
-                        if let Some(p) = s.pipeline.upgrade() {
-                            p.call_async(|p| {
-                                let _ = p.recalculate_latency();
-                            });
-                        }
-                    }
-                    gst::MessageView::Warning(w) => {
-                        tracing::debug!(pipeline = %s.name, "recording warning: {}", w.error());
-                    }
-                    _ => {}
-                }
-            }
-        });
     }
 }

@@ -133,6 +133,10 @@ impl Shared {
                 if let Some(bin) = weak_bin.upgrade() {
                     let weak = weak.clone();
                     bin.call_async(move |bin| {
+                        // Locked first: a sink prerolling elsewhere in the pipeline (a new part)
+                        // makes the pipeline re-commit its state to every child, which would
+                        // take this bin back up while it is being let go.
+                        bin.set_locked_state(true);
                         let _ = bin.set_state(gst::State::Null);
                         if let Some(s) = weak.upgrade() {
                             s.finalize(index, bin);
