@@ -22,6 +22,7 @@ FROM debian:bookworm-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
         gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice libnice10 ca-certificates \
+        gstreamer1.0-x fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/streamgate --create-home streamgate
 COPY --from=build /src/target/release/streamgate /usr/local/bin/streamgate

@@ -80,6 +80,8 @@ pub struct Config {
     pub record: RecordConfig,
     /// Periodic snapshots.
     pub snapshots: SnapshotConfig,
+    /// Mixers (MCU).
+    pub mixer: MixerConfig,
 }
 
 /// Recording settings.
@@ -124,6 +126,49 @@ impl Default for SnapshotConfig {
         Self {
             interval: Duration::ZERO,
             streams: vec!["*".into()],
+        }
+    }
+}
+
+/// Mixers: the defaults of `/rest-api/mixer/startup`, and MCU mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MixerConfig {
+    /// MCU mode: publishing `login#room` adds the stream to the mixer `room` (made on first use,
+    /// ended after its last input leaves), and each participant may play `room-<login>room`:
+    /// everyone's picture, everyone's voice but their own.
+    pub auto: bool,
+    /// Output picture width.
+    pub width: u32,
+    /// Output picture height.
+    pub height: u32,
+    /// Output frames per second.
+    pub fps: u32,
+    /// Output video bitrate, kbit/s.
+    pub kbps: u32,
+    /// How long the mix waits for a late input before it goes on without it, in milliseconds.
+    pub latency_ms: u64,
+    /// Layout when a mixer names none: `grid`, `speaker`, `pip`, `screen`, or a file of
+    /// `layout_dir`.
+    pub layout: String,
+    /// A folder of operators' layout files (`NAME.toml`), looked up before the built-in ones.
+    pub layout_dir: Option<PathBuf>,
+    /// A stream whose name contains this is a screen share (the `screen` layout's focus).
+    pub desktop_marker: String,
+}
+
+impl Default for MixerConfig {
+    fn default() -> Self {
+        Self {
+            auto: false,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            kbps: 2000,
+            latency_ms: 200,
+            layout: "grid".into(),
+            layout_dir: None,
+            desktop_marker: "desktop".into(),
         }
     }
 }
@@ -210,6 +255,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             record: RecordConfig::default(),
             snapshots: SnapshotConfig::default(),
+            mixer: MixerConfig::default(),
         }
     }
 }
@@ -407,6 +453,18 @@ impl Config {
                 "record.container {:?} must be \"by-codec\" or \"matroska\"",
                 self.record.container
             )));
+        }
+        let m = &self.mixer;
+        if !(16..=3840).contains(&m.width)
+            || !(16..=2160).contains(&m.height)
+            || m.width % 2 != 0
+            || m.height % 2 != 0
+            || !(1..=60).contains(&m.fps)
+            || m.kbps == 0
+        {
+            return Err(ConfigError::Invalid(
+                "mixer: width and height must be even, 16..3840 x 16..2160; fps 1..60; kbps above zero".into(),
+            ));
         }
         for p in &self.snapshots.streams {
             glob::Pattern::new(p).map_err(|e| {

@@ -209,10 +209,13 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let server = tokio::spawn(serve_http(listener, router(state.clone()), state.clone()));
     tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
     // Subscribers of the engine's events: recordings asked for at publish, the rooms' recording
-    // notices, and periodic snapshots.
+    // notices, periodic snapshots, and MCU rooms.
     crate::ops::service::auto_record(&state.engine);
     signaling::room_recording_notices(state.clone());
     crate::ops::service::slicer(&state.engine);
+    if state.engine.config().mixer.auto {
+        crate::ops::mixer::auto::spawn(&state.engine);
+    }
     tracing::info!(%http_addr, %rtmp_addr, "streamgate listening");
     Ok(App {
         http_addr,

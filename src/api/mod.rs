@@ -5,6 +5,7 @@
 mod connection;
 mod error;
 mod health;
+mod mixer;
 mod pull;
 mod recorder;
 mod room;
@@ -79,6 +80,7 @@ fn routes() -> Router<AppState> {
         .merge(stream::routes())
         .merge(connection::routes())
         .merge(pull::routes())
+        .merge(mixer::routes())
         .merge(room::routes())
         .merge(recorder::routes())
 }

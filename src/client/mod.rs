@@ -157,6 +157,10 @@ pub struct PublishOptions {
     /// Send this media file (an MP4 with H.264 video and AAC audio, decoded and played in real
     /// time) instead of the test pattern and tone.
     pub media_file: Option<std::path::PathBuf>,
+    /// The test picture: `ball` (moving), or a solid colour as `0xAARRGGBB`.
+    pub pattern: String,
+    /// The test tone's frequency.
+    pub tone_hz: u32,
 }
 
 impl Default for PublishOptions {
@@ -172,7 +176,17 @@ impl Default for PublishOptions {
             ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
             record: false,
             media_file: None,
+            pattern: "ball".into(),
+            tone_hz: 440,
         }
+    }
+}
+
+/// `videotestsrc` properties for a pattern name or a `0xAARRGGBB` colour; anything else is the ball.
+fn test_pattern(p: &str) -> String {
+    match p.strip_prefix("0x").map(|h| u32::from_str_radix(h, 16)) {
+        Some(Ok(c)) => format!("pattern=solid-color foreground-color={c}"),
+        _ => "pattern=ball".into(),
     }
 }
 
@@ -265,14 +279,16 @@ pub async fn publish_via(
         None => {
             let mut d = format!(
                 "webrtcbin name=webrtc bundle-policy=max-bundle \
-                 videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
+                 videotestsrc is-live=true {pattern} ! video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
                 w = o.width,
                 h = o.height,
-                fps = o.fps
+                fps = o.fps,
+                pattern = test_pattern(&o.pattern),
             );
             if o.audio {
                 d.push_str(&format!(
-                    " audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! {opus}"
+                    " audiotestsrc is-live=true wave=sine freq={tone} ! audioconvert ! audioresample ! {opus}",
+                    tone = o.tone_hz.clamp(20, 20_000)
                 ));
             }
             d

@@ -92,6 +92,29 @@ impl Engine {
         self.jobs_lock().list(kind)
     }
 
+    /// Runs `f` on what keeps the job of `kind` named `name` running, when that is a `K` (an
+    /// operation reaching its own state: a mixer adding an input).
+    pub fn with_job<K: 'static, R>(
+        &self,
+        kind: &str,
+        name: &str,
+        f: impl FnOnce(&K) -> R,
+    ) -> Option<R> {
+        let jobs = self.jobs_lock();
+        let job = jobs
+            .table
+            .values()
+            .find(|j| j.kind == kind && j.name == name)?;
+        job.keep.downcast_ref::<K>().map(f)
+    }
+
+    /// Replaces what listings show for job `id`.
+    pub fn set_job_info(&self, id: &str, info: Value) {
+        if let Some(j) = self.jobs_lock().table.get_mut(id) {
+            j.info = info;
+        }
+    }
+
     /// Ends a job; returns what kept it running (dropped by the caller, or by this call when
     /// unused), or `None` when there is no such job.
     pub fn stop_job(&self, id: &str) -> Option<Box<dyn Any + Send>> {

@@ -149,6 +149,60 @@ pub fn image_encoder(format: &str) -> anyhow::Result<gst::Bin> {
         .with_context(|| format!("pipelines/snapshot/{format}.gst"))
 }
 
+/// The mixer's fragments (`pipelines/mixer/NAME.gst`).
+const MIXER_FRAGMENTS: [(&str, &str); 3] = [
+    (
+        "video-input",
+        include_str!("../../pipelines/mixer/video-input.gst"),
+    ),
+    (
+        "placeholder",
+        include_str!("../../pipelines/mixer/placeholder.gst"),
+    ),
+    (
+        "audio-input",
+        include_str!("../../pipelines/mixer/audio-input.gst"),
+    ),
+];
+
+/// Elements the mixer makes itself around its fragments.
+const MIXER_ELEMENTS: [&str; 5] = [
+    "compositor",
+    "audiomixer",
+    "videotestsrc",
+    "audiotestsrc",
+    "tee",
+];
+
+/// A mixer fragment by name (`video-input`, `placeholder`, `audio-input`).
+pub fn mixer_fragment(name: &str) -> anyhow::Result<gst::Bin> {
+    let (_, text) = MIXER_FRAGMENTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| anyhow::anyhow!("no mixer fragment {name}"))?;
+    let bin = gst::parse::bin_from_description(text.trim(), false)
+        .with_context(|| format!("pipelines/mixer/{name}.gst"))?;
+    // Ghost pads by hand: the first element's sink and the last one's src (textoverlay's unlinked
+    // text pad must not be taken for the input).
+    let elements: Vec<gst::Element> = bin.iterate_sorted().into_iter().flatten().collect();
+    // Sorted sinks first: the last element comes first.
+    let (last, first) = (elements.first(), elements.last());
+    for (element, pad, dir) in [(first, "sink", "sink"), (last, "src", "src")] {
+        let Some(target) = element.and_then(|e| e.static_pad(pad)) else {
+            anyhow::ensure!(
+                dir == "sink",
+                "pipelines/mixer/{name}.gst: the last element has no src pad"
+            );
+            continue;
+        };
+        let ghost = gst::GhostPad::builder_with_target(&target)?
+            .name(dir)
+            .build();
+        bin.add_pad(&ghost)?;
+    }
+    Ok(bin)
+}
+
 /// Builds every fragment and preset once; the first failure explains what is wrong.
 pub fn validate() -> anyhow::Result<()> {
     for codec in [Codec::H264, Codec::Vp8, Codec::Opus, Codec::Aac] {
@@ -162,6 +216,15 @@ pub fn validate() -> anyhow::Result<()> {
     }
     for format in IMAGE_FORMATS {
         image_encoder(format)?;
+    }
+    for (name, _) in MIXER_FRAGMENTS {
+        mixer_fragment(name)?;
+    }
+    for factory in MIXER_ELEMENTS {
+        anyhow::ensure!(
+            gst::ElementFactory::find(factory).is_some(),
+            "the mixer needs the GStreamer element {factory}, which is not installed"
+        );
     }
     Ok(())
 }
