@@ -1,6 +1,8 @@
-//! The `room` group: rooms of the room application listed and ended.
+//! The `room` group: rooms of the room application listed and ended, and recorded as interviews
+//! (a composite file, a file per participant and a sidecar; see [`crate::ops::interview`]).
 
 use super::{body, ApiError};
+use crate::ops::interview::{self, Member};
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,6 +20,8 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/rest-api/room/find", post(room_find))
         .route("/rest-api/room/terminate", post(room_terminate))
+        .route("/rest-api/room/startRecording", post(start_recording))
+        .route("/rest-api/room/stopRecording", post(stop_recording))
 }
 
 async fn room_find_all(State(state): State<AppState>) -> Json<Value> {
@@ -62,4 +66,51 @@ async fn room_terminate(
     }
     tracing::info!(room = %r.name, streams = ids.len(), "room terminated over REST");
     Ok(StatusCode::OK)
+}
+
+/// The streams published in room `name`, with their publishers' logins.
+fn members(state: &AppState, name: &str) -> Result<Vec<Member>, ApiError> {
+    let rooms = state.rooms_lock().list(Some(name));
+    let room = rooms
+        .first()
+        .ok_or_else(|| ApiError::NotFound("Room not found".into()))?;
+    Ok(room["participants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            let login = p["login"].as_str().unwrap_or_default().to_owned();
+            p["streams"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str())
+                .map(move |s| Member {
+                    stream: s.to_owned(),
+                    login: login.clone(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect())
+}
+
+async fn start_recording(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let r: RoomRef = body(&bytes)?;
+    let members = members(&state, &r.name)?;
+    let composite = interview::start(&state.engine, &r.name, members).await?;
+    Ok(Json(json!({ "room": r.name, "composite": composite })))
+}
+
+async fn stop_recording(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let r: RoomRef = body(&bytes)?;
+    let members = members(&state, &r.name).unwrap_or_default();
+    Ok(Json(
+        interview::stop(&state.engine, &r.name, &members).await?,
+    ))
 }

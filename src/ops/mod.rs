@@ -6,6 +6,7 @@
 //! so it can fail without touching the stream.
 
 pub mod decoded;
+pub mod interview;
 pub mod listing;
 pub mod mixer;
 pub mod naming;

@@ -624,6 +624,11 @@ impl Conn {
         };
         let name = p.name.clone();
         let (room, deliveries) = self.state.rooms_lock().published(&self.id, &hint, &name);
+        if let Some(room) = &room {
+            // A room being recorded as an interview takes the newcomer in.
+            let (engine, room, name) = (self.state.engine.clone(), room.clone(), name.clone());
+            tokio::spawn(async move { crate::ops::interview::joined(&engine, &room, &name).await });
+        }
         if let Some(p) = self.publishers.get_mut(msid) {
             p.room = room;
         }

@@ -58,6 +58,20 @@ fn retire(pipeline: &gst::Pipeline, elements: &[gst::Element]) {
     }
 }
 
+/// Cuts a branch off an aggregator without waiting on it: the branch's last pad drops whatever it
+/// still pushes, then the aggregator's pad is released, which wakes a push blocked in it (the
+/// aggregator holds one buffer per pad until its next output). Only then can the branch be
+/// stopped: stopping first would wait for that blocked push forever.
+fn cut(aggregator: &gst::Element, pad: &gst::Pad) {
+    if let Some(peer) = pad.peer() {
+        peer.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            |_, _| gst::PadProbeReturn::Drop,
+        );
+    }
+    release(aggregator, pad);
+}
+
 fn release(element: &gst::Element, pad: &gst::Pad) {
     if let Some(peer) = pad.peer() {
         let _ = if pad.direction() == gst::PadDirection::Src {
@@ -435,10 +449,10 @@ impl Graph {
 
     /// Takes a tile out.
     pub fn remove_tile(&self, tile: TileBranch) {
-        retire(&self.pipeline, &tile.elements);
         if let Some(c) = &self.compositor {
-            release(c, &tile.pad);
+            cut(c, &tile.pad);
         }
+        retire(&self.pipeline, &tile.elements);
     }
 
     /// An input's audio branch, not yet in any mix.
@@ -505,8 +519,8 @@ impl Graph {
         for (_, tee_pad, queue, mix_pad) in gone {
             // The tee stops pushing into the queue first: it handles a released pad mid-stream.
             release(&branch.tee, &tee_pad);
+            cut(&mix.mixer, &mix_pad);
             retire(&self.pipeline, std::slice::from_ref(&queue));
-            release(&mix.mixer, &mix_pad);
         }
     }
 
