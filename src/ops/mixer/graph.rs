@@ -240,6 +240,10 @@ impl Graph {
             .property_from_str("background", "black")
             .property("ignore-inactive-pads", true)
             .property("latency", latency.nseconds())
+            // Inputs are plugged in while it plays: without this, an input whose latency was
+            // never queried is judged by the first inputs' (none: the live background's) and
+            // its buffers count as late and are dropped.
+            .property("min-upstream-latency", latency.nseconds())
             .build()?;
         let full = Tile {
             x: 0,
@@ -319,6 +323,10 @@ impl Graph {
         let mixer = gst::ElementFactory::make("audiomixer")
             .property("ignore-inactive-pads", true)
             .property("latency", latency.nseconds())
+            // Inputs are plugged in while it plays: without this, an input whose latency was
+            // never queried is judged by the first inputs' (none: the live background's) and
+            // its buffers count as late and are dropped.
+            .property("min-upstream-latency", latency.nseconds())
             .build()?;
         let silence = gst::ElementFactory::make("audiotestsrc")
             .property("is-live", true)
