@@ -4,7 +4,7 @@
 //! they are. It is an engine job (kind `room-recording`, named after the room); the participants'
 //! own recordings tell everyone in the room that recording is on, as any recording does.
 
-use super::mixer::{self, layout::Layout, Mixer, MixerError, MixerSpec, Picture};
+use super::mixer::{self, Mixer, MixerError, MixerSpec};
 use super::{listing, service};
 use crate::engine::{Engine, EngineError, EngineEvent};
 use serde_json::{json, Value};
@@ -65,26 +65,8 @@ pub async fn start(
     {
         return Err(EngineError::AlreadyRecording.into());
     }
-    let cfg = &engine.config().mixer;
     let name = composite_name(room);
-    let spec = MixerSpec {
-        name: name.clone(),
-        output: name.clone(),
-        has_video: true,
-        has_audio: true,
-        picture: Picture {
-            width: cfg.width,
-            height: cfg.height,
-            fps: cfg.fps,
-            kbps: cfg.kbps,
-            background: 0xff00_0000,
-        },
-        latency: Duration::from_millis(cfg.latency_ms),
-        layout: Layout::resolve(&cfg.layout, cfg.layout_dir.as_deref())
-            .map_err(MixerError::Invalid)?,
-        desktop_marker: cfg.desktop_marker.clone(),
-        mcu: false,
-    };
+    let spec = MixerSpec::defaults(&engine.config().mixer, &name, false)?;
     let mixer = mixer::start(engine, spec).await?;
     for m in &members {
         let (mx, m) = (mixer.clone(), m.clone());

@@ -3,10 +3,8 @@
 //! participant gets a minus-one stream `room-<login>room`. The mixer ends after its last input
 //! leaves (see [`super::Mixer::remove`]).
 
-use super::layout::Layout;
-use super::{find, start, MixerSpec, Picture};
+use super::{find, start, MixerSpec};
 use crate::engine::{Engine, EngineEvent};
-use std::time::Duration;
 
 /// `login#room` split in two; `None` for any other name.
 pub fn participant(stream: &str) -> Option<(&str, &str)> {
@@ -50,25 +48,7 @@ async fn join(engine: &Engine, stream: &str, login: &str, room: &str) -> anyhow:
     let mixer = match find(engine, room) {
         Some(m) => m,
         None => {
-            let cfg = &engine.config().mixer;
-            let spec = MixerSpec {
-                name: room.to_owned(),
-                output: room.to_owned(),
-                has_video: true,
-                has_audio: true,
-                picture: Picture {
-                    width: cfg.width,
-                    height: cfg.height,
-                    fps: cfg.fps,
-                    kbps: cfg.kbps,
-                    background: 0xff00_0000,
-                },
-                latency: Duration::from_millis(cfg.latency_ms),
-                layout: Layout::resolve(&cfg.layout, cfg.layout_dir.as_deref())
-                    .map_err(|e| anyhow::anyhow!(e))?,
-                desktop_marker: cfg.desktop_marker.clone(),
-                mcu: true,
-            };
+            let spec = MixerSpec::defaults(&engine.config().mixer, room, true)?;
             match start(engine, spec).await {
                 Ok(m) => m,
                 // Two participants at once: the other one made it.

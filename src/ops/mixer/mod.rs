@@ -57,6 +57,35 @@ pub struct MixerSpec {
     pub mcu: bool,
 }
 
+impl MixerSpec {
+    /// A mixer named `name` (output `name` too) with the server's defaults (`[mixer]`), making
+    /// both a picture and a sound mix.
+    pub fn defaults(
+        cfg: &crate::config::MixerConfig,
+        name: &str,
+        mcu: bool,
+    ) -> Result<Self, MixerError> {
+        Ok(MixerSpec {
+            name: name.to_owned(),
+            output: name.to_owned(),
+            has_video: true,
+            has_audio: true,
+            picture: Picture {
+                width: cfg.width,
+                height: cfg.height,
+                fps: cfg.fps,
+                kbps: cfg.kbps,
+                background: 0xff00_0000,
+            },
+            latency: Duration::from_millis(cfg.latency_ms),
+            layout: Layout::resolve(&cfg.layout, cfg.layout_dir.as_deref())
+                .map_err(MixerError::Invalid)?,
+            desktop_marker: cfg.desktop_marker.clone(),
+            mcu,
+        })
+    }
+}
+
 /// Why a mixer request failed, in WCS's words.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum MixerError {
