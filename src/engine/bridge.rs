@@ -6,7 +6,8 @@
 use super::media::Codec;
 use super::pipeline::PipelineGuard;
 use super::producer::{
-    consumer_appsrc, track_sink, ConsumerLink, Producer, ProducerLimits, Stamping,
+    consumer_appsrc, forward_keyframe_requests, track_sink, ConsumerLink, Producer, ProducerLimits,
+    Stamping,
 };
 use super::templates;
 use gst::prelude::*;
@@ -65,19 +66,7 @@ impl Bridge {
         pipeline.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
         // Keyframe requests from the bridge's own input decoder go to the source.
-        let weak = Arc::downgrade(source);
-        if let Some(pad) = src.static_pad("src") {
-            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                    if gst_video::UpstreamForceKeyUnitEvent::parse(ev).is_ok() {
-                        if let Some(p) = weak.upgrade() {
-                            p.request_keyframe();
-                        }
-                    }
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
+        forward_keyframe_requests(&src, source);
         guard.watch_bus(|_| {});
         pipeline.set_state(gst::State::Playing)?;
         let link = source.add_consumer(&src);

@@ -414,6 +414,25 @@ pub fn consumer_appsrc(name: &str, limits: &ProducerLimits) -> gst_app::AppSrc {
         .build()
 }
 
+/// Forwards keyframe requests that reach a consumer's appsrc from downstream (a decoder after a
+/// loss, a viewer's PLI/FIR as an upstream force-key-unit event) to `source`; without this they
+/// die at the appsrc.
+pub fn forward_keyframe_requests(appsrc: &gst_app::AppSrc, source: &Arc<Producer>) {
+    let weak = Arc::downgrade(source);
+    if let Some(pad) = appsrc.static_pad("src") {
+        pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
+                if gst_video::UpstreamForceKeyUnitEvent::parse(ev).is_ok() {
+                    if let Some(p) = weak.upgrade() {
+                        p.request_keyframe();
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
 /// Maps one ingest's running times into the server's: sources that stamp from zero (RTMP, files)
 /// are shifted so their first buffer lands at the moment it arrived. Shared by all tracks of one
 /// ingest so they stay in sync with each other.

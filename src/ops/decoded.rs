@@ -7,7 +7,7 @@
 
 use crate::engine::media::Codec;
 use crate::engine::pipeline::PipelineGuard;
-use crate::engine::producer::{consumer_appsrc, ConsumerLink};
+use crate::engine::producer::{consumer_appsrc, forward_keyframe_requests, ConsumerLink};
 use crate::engine::{templates, SharedOutput, StreamMedia};
 use gst::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,19 +124,7 @@ impl Decoded {
                 .build(),
         );
         // The decoder asks for a keyframe after a loss; the source is asked in turn.
-        let weak_source = Arc::downgrade(&source);
-        if let Some(pad) = src.static_pad("src") {
-            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                    if gst_video::UpstreamForceKeyUnitEvent::parse(ev).is_ok() {
-                        if let Some(p) = weak_source.upgrade() {
-                            p.request_keyframe();
-                        }
-                    }
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
+        forward_keyframe_requests(&src, &source);
         let name = media.name().to_owned();
         guard.watch_bus(move |e| {
             tracing::warn!(stream = %crate::redact::Escaped(&name), "decoder failed: {e}");

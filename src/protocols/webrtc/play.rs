@@ -129,19 +129,7 @@ pub fn build(
         transceiver.set_property("codec-preferences", codec_preferences(codec, t.pt));
         // A viewer's PLI/FIR arrives here as an upstream force-key-unit event; it dies at the
         // appsrc unless forwarded to the producer.
-        let weak = Arc::downgrade(&t.producer);
-        if let Some(srcpad) = src.static_pad("src") {
-            srcpad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                    if gst_video::UpstreamForceKeyUnitEvent::parse(ev).is_ok() {
-                        if let Some(p) = weak.upgrade() {
-                            p.request_keyframe();
-                        }
-                    }
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
+        crate::engine::producer::forward_keyframe_requests(&src, &t.producer);
         pending.push((t.producer, src));
     }
     let pending = Arc::new(Mutex::new(pending));
