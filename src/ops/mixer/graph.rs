@@ -238,6 +238,12 @@ impl Graph {
         let compositor = gst::ElementFactory::make("compositor")
             .name("mix")
             .property_from_str("background", "black")
+            // Live from the start, told so: its first latency query can fail (inputs are still
+            // being plugged in), and a non-live aggregator then waits for every input, or takes
+            // a first timeout that comes before even the background's first buffer (every pad
+            // "inactive") for the end of all inputs, and never produces anything.
+            .property("force-live", true)
+            // An input that has sent nothing yet is not waited for.
             .property("ignore-inactive-pads", true)
             .property("latency", latency.nseconds())
             // Inputs are plugged in while it plays: without this, an input whose latency was
@@ -297,12 +303,15 @@ impl Graph {
             .context("capsfilter pad")?
             .link(&pad)?;
         pad.set_property("zorder", 0u32);
-        // Keyframe requests from viewers go to the encoder, which honours them.
+        // Keyframe requests from viewers go to the encoder, which honours them. Not for all
+        // headers: the encoder would push them ahead of the keyframe as a buffer without time,
+        // and the parser after it would give the whole keyframe no time either, so recorders
+        // could not place it; the parser repeats SPS/PPS before every keyframe anyway.
         let weak = enc.downgrade();
         producer.set_keyframe_requester(move || {
             if let Some(enc) = weak.upgrade() {
                 let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
-                    .all_headers(true)
+                    .all_headers(false)
                     .build();
                 if let Some(pad) = enc.static_pad("src") {
                     pad.send_event(ev);
@@ -321,6 +330,8 @@ impl Graph {
         let id = self.next_mix;
         self.next_mix += 1;
         let mixer = gst::ElementFactory::make("audiomixer")
+            // As the compositor: see there.
+            .property("force-live", true)
             .property("ignore-inactive-pads", true)
             .property("latency", latency.nseconds())
             // Inputs are plugged in while it plays: without this, an input whose latency was
