@@ -163,6 +163,12 @@ pub struct Producer {
     inner: Mutex<Inner>,
     requester: Mutex<Option<KeyframeRequester>>,
     last_request: Mutex<Option<Instant>>,
+    /// A request came within the interval of the last one: it is sent when the interval has
+    /// passed, unless a keyframe came first. Dropping it would leave its consumer waiting a
+    /// whole GOP (seconds) for a keyframe asked for just after another one.
+    request_pending: std::sync::atomic::AtomicBool,
+    /// Where the latest buffer's time ends (see [`Producer::fill_in_time`]).
+    last_time: Mutex<Option<gst::ClockTime>>,
     buffers_in: AtomicU64,
     bytes_in: AtomicU64,
     /// Seen a buffer whose presentation time differs from its decode time: the track has B-frames.
@@ -178,6 +184,8 @@ impl Producer {
             inner: Mutex::new(Inner::default()),
             requester: Mutex::new(None),
             last_request: Mutex::new(None),
+            request_pending: std::sync::atomic::AtomicBool::new(false),
+            last_time: Mutex::new(None),
             buffers_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             reordered: std::sync::atomic::AtomicBool::new(false),
@@ -234,7 +242,8 @@ impl Producer {
         }
     }
 
-    /// Asks the source for a keyframe, at most once per configured interval.
+    /// Asks the source for a keyframe, at most once per configured interval; a request within
+    /// the interval is sent when it ends (if no keyframe came meanwhile).
     pub fn request_keyframe(&self) {
         if !self.codec.is_video() {
             return;
@@ -246,11 +255,16 @@ impl Producer {
             let now = Instant::now();
             if let Some(t) = *last {
                 if now.duration_since(t) < self.limits.keyframe_request_interval {
+                    if !self.request_pending.swap(true, Ordering::Relaxed) {
+                        tracing::trace!(codec = ?self.codec, "keyframe request deferred");
+                    }
                     return;
                 }
             }
             *last = Some(now);
+            self.request_pending.store(false, Ordering::Relaxed);
         }
+        tracing::trace!(codec = ?self.codec, "keyframe requested");
         if let Ok(r) = self.requester.lock() {
             if let Some(f) = r.as_ref() {
                 f();
@@ -259,7 +273,8 @@ impl Producer {
     }
 
     /// Feeds one buffer, timestamps already in running time. Called on the source's streaming thread.
-    pub fn push(&self, caps: Option<&gst::CapsRef>, buffer: gst::Buffer) {
+    pub fn push(&self, caps: Option<&gst::CapsRef>, mut buffer: gst::Buffer) {
+        self.fill_in_time(&mut buffer);
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         if let (Some(p), Some(d)) = (buffer.pts(), buffer.dts()) {
             if p != d && self.codec.is_video() && !self.reordered.swap(true, Ordering::Relaxed) {
@@ -268,6 +283,14 @@ impl Producer {
         }
         if self.buffers_in.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::debug!(codec = ?self.codec, "first buffer on track");
+        }
+        if self.request_pending.load(Ordering::Relaxed) {
+            if keyframe {
+                self.request_pending.store(false, Ordering::Relaxed);
+            } else {
+                // Sent now if the interval has passed; otherwise it stays pending.
+                self.request_keyframe();
+            }
         }
         self.bytes_in
             .fetch_add(buffer.size() as u64, Ordering::Relaxed);
@@ -319,6 +342,28 @@ impl Producer {
         drop(inner);
         if need_keyframe {
             self.request_keyframe();
+        }
+    }
+
+    /// A buffer without any time (h264parse gives a keyframe forced by a request none, at times)
+    /// takes the time just after the track's previous buffer: consumers place every buffer by its
+    /// time, and a recorder waiting for a keyframe would skip this one and wait a whole GOP.
+    fn fill_in_time(&self, buffer: &mut gst::Buffer) {
+        let Ok(mut last) = self.last_time.lock() else {
+            return;
+        };
+        match buffer.dts().or(buffer.pts()) {
+            Some(t) => *last = Some(t + buffer.duration().unwrap_or_default()),
+            None => {
+                let Some(t) = *last else { return };
+                // Just after the previous one: a time that keeps the track in order.
+                let t = t + gst::ClockTime::from_mseconds(1);
+                let b = buffer.make_mut();
+                b.set_pts(t);
+                b.set_dts(t);
+                *last = Some(t);
+                tracing::debug!(codec = ?self.codec, "a buffer without time took the previous one's");
+            }
         }
     }
 
@@ -513,12 +558,15 @@ pub fn feed_from_appsink(appsink: &gst_app::AppSink, producer: &Arc<Producer>, s
             .build(),
     );
     // Ask the source for a keyframe by sending the request upstream from the appsink, where the
-    // depayloader and webrtcbin turn it into a PLI/FIR to the sender.
+    // depayloader and webrtcbin turn it into a PLI/FIR to the sender. Not for all headers: the
+    // parsers already put SPS/PPS before every IDR (config-interval=-1), and h264parse asked
+    // for them pushes them as an access unit of their own, which decoders take for a corrupt
+    // frame.
     let sink_weak = appsink.downgrade();
     producer.set_keyframe_requester(move || {
         if let Some(sink) = sink_weak.upgrade() {
             let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
-                .all_headers(true)
+                .all_headers(false)
                 .build();
             sink.send_event(ev);
         }
@@ -655,6 +703,47 @@ mod tests {
         assert_eq!(p.consumer_count(), 2);
         drop(l2);
         assert_eq!(p.consumer_count(), 1);
+    }
+
+    #[test]
+    fn a_request_within_the_interval_is_sent_when_it_ends_unless_a_keyframe_came() {
+        gst::init().unwrap();
+        let limits = ProducerLimits {
+            gop_cache_bytes: 1 << 20,
+            consumer_queue_bytes: 1 << 20,
+            keyframe_request_interval: Duration::from_millis(40),
+        };
+        let p = Producer::new(Codec::H264, limits);
+        let asked = Arc::new(AtomicU64::new(0));
+        let a2 = asked.clone();
+        p.set_keyframe_requester(move || {
+            a2.fetch_add(1, Ordering::SeqCst);
+        });
+        let delta = || {
+            let mut d = buf(10);
+            d.get_mut().unwrap().set_flags(gst::BufferFlags::DELTA_UNIT);
+            d
+        };
+        p.request_keyframe();
+        p.request_keyframe();
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "the second waits");
+        p.push(None, delta());
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "still within the interval");
+        std::thread::sleep(Duration::from_millis(60));
+        p.push(None, delta());
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            2,
+            "sent once the interval passed"
+        );
+        p.push(None, delta());
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "and only once");
+        // A keyframe answers a pending request: nothing more is sent.
+        p.request_keyframe();
+        p.push(None, buf(10));
+        std::thread::sleep(Duration::from_millis(60));
+        p.push(None, delta());
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 
     #[test]

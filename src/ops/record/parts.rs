@@ -257,6 +257,7 @@ impl Shared {
                     return Ok(());
                 }
                 newest.first = Some(ts);
+                tracing::debug!(pipeline = %self.name, part = newest.index, track = TRACK_NAMES[i], "the file's media starts");
                 if i == AUDIO {
                     st.audio_part = newest.index;
                 }
