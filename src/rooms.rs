@@ -359,13 +359,13 @@ impl Rooms {
     }
 
     /// The `record` command (`{command: "record", options: {name, active}}`): a participant asks to
-    /// start (or stop) recording every stream in its room. `None` for other commands; otherwise
-    /// whether to record and the streams to act on.
+    /// start (or stop) recording its room. `None` for other commands; otherwise whether to record
+    /// and the room's name.
     pub fn record_request(
         &self,
         session_id: &str,
         payload: &Value,
-    ) -> Option<Result<(bool, Vec<String>), RoomError>> {
+    ) -> Option<Result<(bool, String), RoomError>> {
         if payload.get("command").and_then(Value::as_str) != Some("record") {
             return None;
         }
@@ -382,16 +382,35 @@ impl Rooms {
                     .values()
                     .any(|p| p.session_id == session_id) =>
             {
-                Ok((
-                    active,
-                    room.participants
-                        .values()
-                        .flat_map(|p| p.streams.iter().cloned())
-                        .collect(),
-                ))
+                Ok((active, name.to_owned()))
             }
             _ => Err(RoomError::NotInRoom(name.to_owned())),
         })
+    }
+
+    /// The streams published in room `name`, each with its publisher's login (`(login, stream)`);
+    /// `None` when there is no such room.
+    pub fn members(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let room = self.rooms.get(name)?;
+        Some(
+            room.participants
+                .values()
+                .flat_map(|p| p.streams.iter().map(|s| (p.login.clone(), s.clone())))
+                .collect(),
+        )
+    }
+
+    /// The rooms connection `session_id` is in.
+    pub fn rooms_of(&self, session_id: &str) -> Vec<String> {
+        self.memberships(session_id)
+            .into_iter()
+            .map(|(room, _)| room)
+            .collect()
+    }
+
+    /// Whether room `name` exists (has anyone in it).
+    pub fn exists(&self, name: &str) -> bool {
+        self.rooms.contains_key(name)
     }
 
     /// Whether a room asked for its streams to be recorded (joined with `record: true`).
@@ -479,7 +498,12 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(req, (false, vec!["cand-cam".to_string()]));
+        assert_eq!(req, (false, "iv".to_string()));
+        assert_eq!(
+            r.members("iv"),
+            Some(vec![("cand".to_string(), "cand-cam".to_string())])
+        );
+        assert_eq!(r.rooms_of("s3"), vec!["iv".to_string()]);
         assert!(r
             .record_request(
                 "sX",

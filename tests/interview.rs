@@ -165,3 +165,122 @@ async fn a_room_is_recorded_as_one_interview_file_with_a_sidecar() {
         .any(|e| e.file_name().to_string_lossy().ends_with("-interview.json"));
     assert!(written, "the room's sidecar is in the records folder");
 }
+
+/// A room joined with `record: true` records itself as an interview from its first stream, and
+/// ends the recording (files finalised, sidecar written) when its last participant leaves; the
+/// back end finds the sidecar over REST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_joined_with_record_true_records_itself_until_it_empties() {
+    let mut config = common::config();
+    config.mixer.width = W;
+    config.mixer.height = H;
+    config.mixer.fps = 15;
+    let records = config.record_dir();
+    let app = common::start(config).await;
+    let addr = app.http_addr;
+    let url = common::ws_url(addr);
+    let room = "interview-8";
+    let mut people = Vec::new();
+    for login in ["employer", "candidate"] {
+        let mut c = room_member_with(
+            &url,
+            login,
+            serde_json::json!({"name": room, "record": true}),
+        )
+        .await;
+        let opts = streamgate::client::PublishOptions {
+            width: 320,
+            height: 240,
+            fps: 15,
+            ..Default::default()
+        };
+        let p = streamgate::client::publish_with_custom(
+            &mut c,
+            &format!("{room}-{login}"),
+            &opts,
+            serde_json::json!({"name": room}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            c.wait_status(&p.media_session_id, T).await.unwrap()["status"],
+            "PUBLISHING"
+        );
+        people.push(c);
+    }
+    // The room's recording runs: the composite is recorded, and REST cannot start a second one.
+    let composite = format!("{room}-interview");
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let (_, b) = post(addr, "/rest-api/recorder/find_all", "").await;
+        let recs: serde_json::Value = serde_json::from_str(&b).unwrap();
+        let on = |n: &str| {
+            recs.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.to_string().contains(n))
+        };
+        if on(&composite) && on(&format!("{room}-candidate")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no composite recording: {recs}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, b) = post(
+        addr,
+        "/rest-api/room/startRecording",
+        &format!(r#"{{"name":"{room}"}}"#),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(people);
+    // The last one out ends it: the sidecar appears.
+    let deadline = std::time::Instant::now() + T;
+    let sidecar = loop {
+        let (s, b) = post(
+            addr,
+            "/rest-api/room/recordings",
+            &format!(r#"{{"name":"{room}"}}"#),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let list: serde_json::Value = serde_json::from_str(&b).unwrap();
+        if let Some(first) = list.as_array().and_then(|l| l.first()) {
+            break first.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no sidecar");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut logins: Vec<&str> = sidecar["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["login"].as_str().unwrap())
+        .collect();
+    logins.sort();
+    assert_eq!(logins, ["candidate", "employer"], "{sidecar}");
+    let file = sidecar["composite"]["file"].as_str().expect("a composite");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(records.join(file))
+        .output()
+        .unwrap();
+    let secs: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(secs > 2.0, "the composite lasts {secs} s");
+    let sidecar_file = sidecar["sidecar"].as_str().unwrap();
+    assert!(records.join(sidecar_file).exists(), "{sidecar_file}");
+}

@@ -22,6 +22,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rest-api/room/terminate", post(room_terminate))
         .route("/rest-api/room/startRecording", post(start_recording))
         .route("/rest-api/room/stopRecording", post(stop_recording))
+        .route(
+            "/rest-api/room/recordings",
+            post(recordings).get(recordings),
+        )
 }
 
 async fn room_find_all(State(state): State<AppState>) -> Json<Value> {
@@ -64,34 +68,17 @@ async fn room_terminate(
         );
         state.sessions.send(&d.session_id, frame);
     }
+    interview::emptied(&state.engine, &r.name).await;
     tracing::info!(room = %r.name, streams = ids.len(), "room terminated over REST");
     Ok(StatusCode::OK)
 }
 
 /// The streams published in room `name`, with their publishers' logins.
 fn members(state: &AppState, name: &str) -> Result<Vec<Member>, ApiError> {
-    let rooms = state.rooms_lock().list(Some(name));
-    let room = rooms
-        .first()
-        .ok_or_else(|| ApiError::NotFound("Room not found".into()))?;
-    Ok(room["participants"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| {
-            let login = p["login"].as_str().unwrap_or_default().to_owned();
-            p["streams"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str())
-                .map(move |s| Member {
-                    stream: s.to_owned(),
-                    login: login.clone(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect())
+    let pairs = state.rooms_lock().members(name);
+    pairs
+        .map(Member::from_pairs)
+        .ok_or_else(|| ApiError::NotFound("Room not found".into()))
 }
 
 async fn start_recording(
@@ -109,8 +96,24 @@ async fn stop_recording(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let r: RoomRef = body(&bytes)?;
-    let members = members(&state, &r.name).unwrap_or_default();
-    Ok(Json(
-        interview::stop(&state.engine, &r.name, &members).await?,
-    ))
+    Ok(Json(interview::stop(&state.engine, &r.name).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct RecordingsRequest {
+    name: Option<String>,
+}
+
+/// Past room recordings (their sidecars), newest first; a body `{name}` keeps one room's.
+async fn recordings(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
+    let r: RecordingsRequest = if bytes.is_empty() {
+        RecordingsRequest::default()
+    } else {
+        body(&bytes)?
+    };
+    let dir = state.engine.config().record_dir();
+    let found = tokio::task::spawn_blocking(move || interview::recordings(&dir, r.name.as_deref()))
+        .await
+        .unwrap_or_default();
+    Ok(Json(Value::Array(found)))
 }

@@ -32,6 +32,23 @@ pub struct RoomRecording {
     room: String,
     mixer: Arc<Mixer>,
     started_ms: u64,
+    /// Every stream that took part, with its publisher's login (kept after they leave, for the
+    /// sidecar).
+    logins: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+/// Starting, joining and stopping one at a time: two participants publishing at once into a room
+/// that records itself must not start two recordings, nor join one half started.
+static GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Member {
+    /// Members from a room's `(login, stream)` pairs.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Vec<Member> {
+        pairs
+            .into_iter()
+            .map(|(login, stream)| Member { stream, login })
+            .collect()
+    }
 }
 
 /// The composite stream's name for `room`.
@@ -55,6 +72,15 @@ fn record(engine: &Engine, stream: &str) {
 
 /// Starts recording room `room` with its `members`' streams; returns the composite stream's name.
 pub async fn start(
+    engine: &Engine,
+    room: &str,
+    members: Vec<Member>,
+) -> Result<String, MixerError> {
+    let _gate = GATE.lock().await;
+    start_gated(engine, room, members).await
+}
+
+async fn start_gated(
     engine: &Engine,
     room: &str,
     members: Vec<Member>,
@@ -87,6 +113,12 @@ pub async fn start(
         room: room.to_owned(),
         mixer,
         started_ms: now_ms(),
+        logins: std::sync::Mutex::new(
+            members
+                .iter()
+                .map(|m| (m.stream.clone(), m.login.clone()))
+                .collect(),
+        ),
     };
     let info = json!({ "room": room, "composite": name, "startTime": job.started_ms });
     engine.start_job(KIND, room, info, Box::new(job));
@@ -94,25 +126,58 @@ pub async fn start(
     Ok(name)
 }
 
-/// A stream published in a room being recorded joins the recording.
-pub async fn joined(engine: &Engine, room: &str, stream: &str) {
-    let Some(mixer) = engine.with_job(KIND, room, |r: &RoomRecording| r.mixer.clone()) else {
+/// A stream published in room `room`: it joins the room's recording if one runs; otherwise, when
+/// the room asked to be recorded (`wanted`: joined with `record: true`), the recording
+/// starts with the room's `members`.
+pub async fn published(
+    engine: &Engine,
+    room: &str,
+    stream: &str,
+    wanted: bool,
+    members: Vec<Member>,
+) {
+    let _gate = GATE.lock().await;
+    let Some(job) = engine.with_job(KIND, room, |r: &RoomRecording| {
+        (r.mixer.clone(), lock(&r.logins).len())
+    }) else {
+        if wanted {
+            if let Err(e) = start_gated(engine, room, members).await {
+                tracing::warn!(room, "room recording did not start: {e}");
+            }
+        }
         return;
     };
-    let member = Member {
-        stream: stream.to_owned(),
-        login: engine
-            .stream_of(Some(stream), None)
-            .map(|s| s.login)
-            .unwrap_or_default(),
-    };
-    let m = member.clone();
-    let _ = tokio::task::spawn_blocking(move || mixer.add(&m.stream, &m.login, true, true)).await;
-    record(engine, &member.stream);
+    let mixer = job.0;
+    let login = members
+        .iter()
+        .find(|m| m.stream == stream)
+        .map(|m| m.login.clone())
+        .or_else(|| engine.stream_of(Some(stream), None).map(|s| s.login))
+        .unwrap_or_default();
+    engine.with_job(KIND, room, |r: &RoomRecording| {
+        lock(&r.logins).insert(stream.to_owned(), login.clone())
+    });
+    let (s, l) = (stream.to_owned(), login);
+    let _ = tokio::task::spawn_blocking(move || mixer.add(&s, &l, true, true)).await;
+    record(engine, stream);
+}
+
+/// Room `room` emptied (its last participant left, or it was ended): its recording, if one runs,
+/// stops and its sidecar is written.
+pub async fn emptied(engine: &Engine, room: &str) {
+    match stop(engine, room).await {
+        Ok(_) | Err(MixerError::Engine(EngineError::NotRecording)) => {}
+        Err(e) => tracing::warn!(room, "room recording did not stop cleanly: {e}"),
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Stops recording room `room`: the files are finalised and the sidecar written; returns it.
-pub async fn stop(engine: &Engine, room: &str, members: &[Member]) -> Result<Value, MixerError> {
+pub async fn stop(engine: &Engine, room: &str) -> Result<Value, MixerError> {
+    let _gate = GATE.lock().await;
     let id = engine
         .jobs(Some(KIND))
         .into_iter()
@@ -125,7 +190,8 @@ pub async fn stop(engine: &Engine, room: &str, members: &[Member]) -> Result<Val
         .ok_or(EngineError::NotRecording)?;
     let history = job.mixer.history();
     let composite = job.mixer.output().to_owned();
-    let mut streams: Vec<String> = members.iter().map(|m| m.stream.clone()).collect();
+    let logins = std::mem::take(&mut *lock(&job.logins));
+    let mut streams: Vec<String> = logins.keys().cloned().collect();
     for e in history["events"].as_array().into_iter().flatten() {
         if let Some(s) = e["stream"].as_str() {
             if !streams.iter().any(|x| x == s) {
@@ -166,13 +232,7 @@ pub async fn stop(engine: &Engine, room: &str, members: &[Member]) -> Result<Val
             .unwrap_or(Value::Null);
         json!({ "stream": stream, "file": file, "durationMs": side["duration"], "bytes": side["bytes"] })
     };
-    let login_of = |stream: &str| {
-        members
-            .iter()
-            .find(|m| m.stream == stream)
-            .map(|m| m.login.clone())
-            .unwrap_or_default()
-    };
+    let login_of = |stream: &str| logins.get(stream).cloned().unwrap_or_default();
     let participants: Vec<Value> = streams
         .iter()
         .filter(|s| **s != composite)
@@ -213,6 +273,32 @@ pub async fn stop(engine: &Engine, room: &str, members: &[Member]) -> Result<Val
         .map_err(|e| EngineError::Internal(format!("room sidecar: {e}")))?;
     tracing::info!(room = %job.room, files = files.len(), "room recording stopped");
     Ok(sidecar)
+}
+
+/// The sidecars of past room recordings in `dir`, newest first, each with its own file name
+/// (`sidecar`); only room `room`'s when given. What a back end reads to keep its call history.
+pub fn recordings(dir: &std::path::Path, room: Option<&str>) -> Vec<Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Value> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with("-interview.json") || name.starts_with('.') {
+                return None;
+            }
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let mut v: Value = serde_json::from_str(&text).ok()?;
+            if room.is_some_and(|r| v["room"].as_str() != Some(r)) {
+                return None;
+            }
+            v["sidecar"] = Value::String(name);
+            Some(v)
+        })
+        .collect();
+    out.sort_by_key(|v| std::cmp::Reverse(v["startTime"].as_u64().unwrap_or(0)));
+    out
 }
 
 /// A room name as a file name: what could leave the folder or confuse a shell is replaced.

@@ -198,6 +198,14 @@ pub fn frame(message: &str, data: Value) -> String {
     json!({ "message": message, "data": [data] }).to_string()
 }
 
+/// A `sendData` refused: `DataStatusEvent` FAILED with the reason.
+pub fn fail_data(operation_id: &str, info: &str) -> String {
+    frame(
+        "DataStatusEvent",
+        json!({ "operationId": operation_id, "status": "FAILED", "info": info }),
+    )
+}
+
 /// `setRemoteSDP` carries two arguments: the media session id and the answer.
 pub fn set_remote_sdp(media_session_id: &str, sdp: &str) -> String {
     json!({ "message": "setRemoteSDP", "data": [media_session_id, sdp] }).to_string()

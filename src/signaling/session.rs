@@ -241,6 +241,7 @@ impl Conn {
                 if let Some(record) = record {
                     return self.on_room_record(&operation_id, record);
                 }
+                let before = self.state.rooms_lock().rooms_of(&self.id);
                 let result = self
                     .state
                     .rooms_lock()
@@ -252,16 +253,14 @@ impl Conn {
                             json!({ "operationId": operation_id, "status": "ACCEPTED" }),
                         ))?;
                         self.deliver(deliveries);
+                        self.rooms_left(before);
                         Ok(())
                     }
                     Err(e) => {
                         if self.log.allow().is_some() {
                             tracing::info!(session = %self.id, login = %Escaped(&self.login), "room command refused: {e}");
                         }
-                        self.send(protocol::frame(
-                            "DataStatusEvent",
-                            json!({ "operationId": operation_id, "status": "FAILED", "info": e.to_string() }),
-                        ))
+                        self.send(protocol::fail_data(&operation_id, &e.to_string()))
                     }
                 }
             }
@@ -278,39 +277,50 @@ impl Conn {
         }
     }
 
-    /// The room's record button: every stream in the room starts (or stops) recording; the room
-    /// hears of each through its RECORDING events.
+    /// The room's record button: the room is recorded as an interview (a composite, a file per
+    /// participant and a sidecar; see [`crate::ops::interview`]), or its recording stops. The room
+    /// hears of each participant's file through its RECORDING events.
     fn on_room_record(
         &mut self,
         operation_id: &str,
-        request: Result<(bool, Vec<String>), crate::rooms::RoomError>,
+        request: Result<(bool, String), crate::rooms::RoomError>,
     ) -> Result<(), End> {
-        let (active, streams) = match request {
+        let (active, room) = match request {
             Ok(r) => r,
-            Err(e) => return self.send(protocol::frame(
-                "DataStatusEvent",
-                json!({ "operationId": operation_id, "status": "FAILED", "info": e.to_string() }),
-            )),
+            Err(e) => return self.send(protocol::fail_data(operation_id, &e.to_string())),
         };
-        let engine = &self.state.engine;
-        for name in &streams {
+        let members = self.state.rooms_lock().members(&room).unwrap_or_default();
+        let members = crate::ops::interview::Member::from_pairs(members);
+        let (engine, out, operation_id) = (
+            self.state.engine.clone(),
+            self.out.clone(),
+            operation_id.to_owned(),
+        );
+        // Starting builds a mixer and stopping waits for files to be finalised: off the
+        // connection's task, answering when done.
+        tokio::spawn(async move {
             let result = if active {
-                crate::ops::service::start_recording(engine, Some(name), None, &Default::default())
+                crate::ops::interview::start(&engine, &room, members)
+                    .await
                     .map(|_| ())
             } else {
-                crate::ops::service::stop_recording(engine, Some(name), None)
+                crate::ops::interview::stop(&engine, &room)
+                    .await
+                    .map(|_| ())
             };
-            match result {
-                Ok(()) | Err(EngineError::AlreadyRecording | EngineError::NotRecording) => {}
+            let frame = match result {
+                Ok(()) => protocol::frame(
+                    "DataStatusEvent",
+                    json!({ "operationId": operation_id, "status": "ACCEPTED" }),
+                ),
                 Err(e) => {
-                    tracing::warn!(session = %self.id, stream = %Escaped(name), "room recording: {e}")
+                    tracing::info!(room = %Escaped(&room), "room record command refused: {e}");
+                    protocol::fail_data(&operation_id, &e.to_string())
                 }
-            }
-        }
-        self.send(protocol::frame(
-            "DataStatusEvent",
-            json!({ "operationId": operation_id, "status": "ACCEPTED" }),
-        ))
+            };
+            let _ = out.try_send(Message::Text(frame.into()));
+        });
+        Ok(())
     }
 
     /// Takes a snapshot off the connection's task (decoding takes a moment) and answers with a
@@ -625,14 +635,31 @@ impl Conn {
         let name = p.name.clone();
         let (room, deliveries) = self.state.rooms_lock().published(&self.id, &hint, &name);
         if let Some(room) = &room {
-            // A room being recorded as an interview takes the newcomer in.
+            // A room being recorded as an interview takes the newcomer in; a room joined with
+            // `record: true` starts its recording with its first stream.
+            let rooms = self.state.rooms_lock();
+            let (record, members) = (rooms.records(room), rooms.members(room).unwrap_or_default());
+            drop(rooms);
+            let members = crate::ops::interview::Member::from_pairs(members);
             let (engine, room, name) = (self.state.engine.clone(), room.clone(), name.clone());
-            tokio::spawn(async move { crate::ops::interview::joined(&engine, &room, &name).await });
+            tokio::spawn(async move {
+                crate::ops::interview::published(&engine, &room, &name, record, members).await
+            });
         }
         if let Some(p) = self.publishers.get_mut(msid) {
             p.room = room;
         }
         self.deliver(deliveries);
+    }
+
+    /// Rooms this connection was in (`before`) that are now empty end their recordings.
+    fn rooms_left(&self, before: Vec<String>) {
+        for room in before {
+            if !self.state.rooms_lock().exists(&room) {
+                let engine = self.state.engine.clone();
+                tokio::spawn(async move { crate::ops::interview::emptied(&engine, &room).await });
+            }
+        }
     }
 
     fn room_unpublished(&self, p: &Publisher, status: &str) {
@@ -681,8 +708,10 @@ impl Conn {
         if tell {
             let _ = self.out.try_send(Message::Close(None));
         }
+        let before = self.state.rooms_lock().rooms_of(&self.id);
         let left = self.state.rooms_lock().disconnected(&self.id);
         self.deliver(left);
+        self.rooms_left(before);
         self.state.sessions.remove(&self.id);
         tracing::info!(session = %self.id, peer = %self.peer, reason = ?end, "signaling connection closed");
     }

@@ -345,7 +345,8 @@ describe('recording and snapshots', () => {
   const env = { server: null, browser: null, pageServer: null };
 
   before(async () => {
-    env.server = await startServer({ extraArgs: ['--web-dir', WEB_DIR] });
+    // The room's composite at 640x360, 15 fps: three browsers and the mixer share two cores.
+    env.server = await startServer({ extraArgs: ['--web-dir', WEB_DIR, '--set', 'mixer.width=640', '--set', 'mixer.height=360', '--set', 'mixer.fps=15'] });
     env.pageServer = await startPageServer({
       '/': { type: 'text/html; charset=utf-8', body: OFFICIAL_PAGE },
       '/flashphoner.js': { type: 'text/javascript; charset=utf-8', file: SDK_BUNDLE },
@@ -457,17 +458,27 @@ describe('recording and snapshots', () => {
           assert.ok(s.chat.some((m) => /being recorded/.test(m)), `${login}: no chat note: ${JSON.stringify(s.chat)}`);
         }
 
-        // Someone who joins while the recording runs is told at once, and sees whose streams are recorded (its own,
-        // published after the command, is not).
+        // Someone who joins while the recording runs is told at once whose streams are recorded, and its own stream
+        // joins the recording (the interview is recorded whole, latecomers included).
         people.hr = await open('hr');
         const late = (await waitUntil('hr: "● Recording" for employer and candidate', async () => {
           const now = await state(people.hr);
-          const ok = now.indicator.visible && now.indicator.logins.split(',').sort().join() === 'candidate,employer' &&
-            now.tiles.length === 2 && now.tiles.every((x) => x.recording === 'true') && now.localRecording === 'false';
+          const logins = now.indicator.logins.split(',');
+          const ok = now.indicator.visible && ['candidate', 'employer'].every((l) => logins.includes(l)) &&
+            now.tiles.length === 2 && now.tiles.every((x) => x.recording === 'true');
           return { ok, seen: now, now };
         }, 10_000)).now;
-        assert.match(late.indicator.text, /● Recording · candidate, employer/, 'hr: whom the indicator names');
-        assert.deepEqual(late.recordings.map((r) => r.name).sort(), [streams.candidate, streams.employer].sort(), 'hr: room.recordings');
+        assert.match(late.indicator.text, /● Recording · .*candidate, employer/, 'hr: whom the indicator names');
+        assert.ok([streams.candidate, streams.employer].every((n) => late.recordings.some((r) => r.name === n)), `hr: room.recordings ${JSON.stringify(late.recordings)}`);
+        streams.hr = late.local;
+        for (const [login, p] of Object.entries(people)) {
+          await waitUntil(`${login}: hr's stream recorded too`, async () => {
+            const now = await state(p);
+            const ok = now.indicator.logins.split(',').sort().join() === 'candidate,employer,hr' &&
+              now.tiles.every((x) => x.recording === 'true') && now.localRecording === 'true';
+            return { ok, seen: now };
+          }, 10_000);
+        }
 
         await sleep(RECORD_MS);
         await people.candidate.page.click('[data-testid="record"]');
@@ -477,7 +488,7 @@ describe('recording and snapshots', () => {
             const ok = !now.indicator.visible && now.tiles.every((x) => x.recording === 'false') && now.localRecording === 'false' && now.button.text === 'Start recording';
             return { ok, seen: now, now };
           }, 10_000)).now;
-          if (login !== 'hr') assert.deepEqual(s.events.filter((e) => !e.active).map((e) => e.name).sort(), [streams.candidate, streams.employer].sort(), `${login}: recording stopped events`);
+          if (login !== 'hr') assert.deepEqual(s.events.filter((e) => !e.active).map((e) => e.name).sort(), [streams.candidate, streams.employer, streams.hr].sort(), `${login}: recording stopped events`);
         }
 
         // Each recorded participant's stream has its file; the browser plays it, at the start and after a seek.
@@ -489,6 +500,17 @@ describe('recording and snapshots', () => {
           assertPlayed(`${login}'s recording ${file.name}`, played);
           results.push(`${file.name}: ${file.size} bytes, ${played.start.width}x${played.start.height}, ${played.start.duration.toFixed(2)} s, seek to ${played.mid.toFixed(2)} s → ${played.afterSeek.currentTime.toFixed(2)} s`);
         }
+        // The whole interview is one file too: the composite plays, and the room's sidecar names everyone.
+        const composite = await finishedRecord(env, `${room}-interview`);
+        const mixed = await people.employer.step(`play /records/${composite.name}`, playRecord, `/records/${encodeURIComponent(composite.name)}`);
+        assertPlayed(`the composite ${composite.name}`, mixed);
+        assert.equal(mixed.start.width, 640, `the composite's picture: ${JSON.stringify(mixed.start)}`);
+        const sidecars = await rest(env.server.http, '/rest-api/room/recordings', { name: room });
+        assert.equal(sidecars.status, 200, `room/recordings: ${sidecars.status} ${sidecars.text}`);
+        const sidecar = sidecars.json[0];
+        assert.deepEqual(sidecar?.participants.map((p) => p.login).sort(), ['candidate', 'employer', 'hr'], `the sidecar: ${sidecars.text}`);
+        assert.equal(sidecar.composite.file, composite.name, `the sidecar's composite: ${sidecars.text}`);
+        results.push(`composite ${composite.name}: ${composite.size} bytes, ${mixed.start.width}x${mixed.start.height}, ${mixed.start.duration.toFixed(2)} s`);
         t.diagnostic(`interview: "● Recording" shown to employer ${shown.employer} ms, candidate ${shown.candidate} ms after the click, and to hr on joining; ${results.join('; ')}`);
       });
   });

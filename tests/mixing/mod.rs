@@ -221,6 +221,15 @@ pub async fn published(addr: SocketAddr, name: &str) {
 
 /// Joins the room application as `login` and joins `room`.
 pub async fn room_member(url: &str, login: &str, room: &str) -> streamgate::client::WcsConnection {
+    room_member_with(url, login, serde_json::json!({ "name": room })).await
+}
+
+/// A room participant that joined with these `join` options (`{name, record?}`).
+pub async fn room_member_with(
+    url: &str,
+    login: &str,
+    options: serde_json::Value,
+) -> streamgate::client::WcsConnection {
     use serde_json::json;
     let mut c = streamgate::client::WcsConnection::open(url).await.unwrap();
     c.send(
@@ -232,7 +241,7 @@ pub async fn room_member(url: &str, login: &str, room: &str) -> streamgate::clie
     c.wait(T, |f| f["message"] == "getUserData").await.unwrap();
     c.send(
         "sendData",
-        json!({"operationId": "j", "payload": {"command": "join", "options": {"name": room}}}),
+        json!({"operationId": "j", "payload": {"command": "join", "options": options}}),
     )
     .await
     .unwrap();
