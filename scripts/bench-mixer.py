@@ -2,8 +2,9 @@
 """Measures a mixer on a running streamgate: the server's CPU while it mixes N publishers into one
 picture, and the latency the mixer adds end to end.
 
-Publishers are ffmpeg over RTMP (a picture that flips black/white every second, and a
-tone). CPU is the server process's user+system time over a window, from /proc, in % of one core.
+Publishers are ffmpeg over RTMP, each looping a clip encoded beforehand (a picture that flips
+black/white every second, and a tone), so the load generator spends no CPU on encoding.
+CPU is the server process's user+system time over a window, from /proc, in % of one core.
 Latency: two ffmpeg viewers decode the same publisher directly and through the mix (both over
 RTMP); the moment each sees a flip is noted, and the mix's lag behind the direct view is what the
 mixer adds (decode, compose, encode, its latency budget).
@@ -31,13 +32,22 @@ def post(http, path, body):
         return r.status
 
 
-def publisher(rtmp, name, hz, size):
-    flip = f"color=black:s={size}:r=30,geq=lum='if(lt(mod(T\\,2)\\,1)\\,16\\,235)':cb=128:cr=128"
+def make_clip(path, hz, size):
+    """A 20 s clip (a picture that flips black/white every second, a tone), encoded once so that
+    publishing it costs the load generator no encoding on the cores the server measures on."""
+    flip = (f"color=black:s={size}:r=30,"
+            "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\\,2)\\,1)'")
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", flip,
+         "-f", "lavfi", "-i", f"sine=frequency={hz}:sample_rate=44100", "-t", "20",
+         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", path], check=True, stdin=subprocess.DEVNULL)
+
+
+def publisher(rtmp, name, clip):
     return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", flip,
-         "-f", "lavfi", "-i", f"sine=frequency={hz}:sample_rate=44100", "-t", "600",
-         "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
-         "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", f"rtmp://{rtmp}/live/{name}"],
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", clip,
+         "-c", "copy", "-f", "flv", f"rtmp://{rtmp}/live/{name}"],
         stdin=subprocess.DEVNULL)
 
 
@@ -52,10 +62,14 @@ class Flips:
 
     def __init__(self, rtmp, name, x, y):
         self.times = []
+        self.frames = []  # wall-clock time of every frame, for the rate the view held
+        # passthrough: one output frame per decoded frame, as it arrives (ffmpeg's default would
+        # duplicate and drop frames to a constant rate, blurring when a flip was seen).
         self.proc = subprocess.Popen(
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-fflags", "nobuffer",
+             "-probesize", "32768", "-analyzeduration", "500000",
              "-i", f"rtmp://{rtmp}/live/{name}", "-an", "-vf", f"scale={SW}:{SH}",
-             "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"],
+             "-fps_mode", "passthrough", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
         self.x, self.y = x, y
         threading.Thread(target=self.run, daemon=True).start()
@@ -67,6 +81,7 @@ class Flips:
             if len(frame) < SW * SH:
                 return
             now = time.monotonic()
+            self.frames.append(now)
             v = frame[int(self.y * SH) * SW + int(self.x * SW)]
             if not white and v > 180:
                 self.times.append(now)
@@ -75,12 +90,20 @@ class Flips:
     def stop(self):
         self.proc.kill()
 
+    def fps(self, since):
+        """Frames per second over the part of the window after `since` (past start-up)."""
+        seen = [t for t in self.frames if t >= since]
+        if len(seen) < 2:
+            return 0.0
+        return (len(seen) - 1) / (seen[-1] - seen[0])
+
 
 def lag(direct, mixed):
-    """For each flip seen directly, how much later the mix showed it."""
+    """For each flip seen directly, how much later the mix showed it. A flip comes every 2 s, so
+    any lag under 1.9 s pairs a flip with itself and not with the next one."""
     out = []
     for t in direct:
-        later = [m - t for m in mixed if 0 <= m - t < 1.0]
+        later = [m - t for m in mixed if 0 <= m - t < 1.9]
         if later:
             out.append(min(later))
     return out
@@ -99,7 +122,13 @@ def main():
     o = a.parse_args()
     w, h = (int(v) for v in o.size.split("x"))
     names = [f"bench-in-{i}" for i in range(o.inputs)]
-    pubs = [publisher(o.rtmp, n, 400 + 300 * i, o.input_size) for i, n in enumerate(names)]
+    clips = []
+    for i in range(o.inputs):
+        clip = f"/tmp/bench-mixer-{o.input_size}-{i}.mp4"
+        if not os.path.exists(clip):
+            make_clip(clip, 400 + 300 * i, o.input_size)
+        clips.append(clip)
+    pubs = [publisher(o.rtmp, n, clips[i]) for i, n in enumerate(names)]
     try:
         time.sleep(3)
         base = cpu_seconds(o.server_pid)
@@ -121,14 +150,21 @@ def main():
         rows = -(-o.inputs // cols)
         direct = Flips(o.rtmp, names[0], 0.5, 0.5)
         mixed = Flips(o.rtmp, "bench-mix", 0.5 / cols, 0.5 / rows)
+        time.sleep(3)  # both viewers past their start-up
+        settled = time.monotonic()
         time.sleep(o.window)
         direct.stop()
         mixed.stop()
+        direct.times = [t for t in direct.times if t >= settled]
+        mixed.times = [t for t in mixed.times if t >= settled]
         lags = lag(direct.times, mixed.times)
         print(f"inputs={o.inputs}x{o.input_size}@30 output={w}x{h}@{o.fps}")
         print(f"server CPU, publishers only: {idle:.1f} % of a core")
         print(f"server CPU, mixing:          {mixing:.1f} % of a core "
               f"(the mix costs {mixing - idle:.1f} %)")
+        print(f"frames per second seen:      direct {direct.fps(settled):.1f}, "
+              f"mix {mixed.fps(settled):.1f}")
+        print(f"flips seen:                  direct {len(direct.times)}, mix {len(mixed.times)}")
         if lags:
             print(f"latency added by the mixer:  median {statistics.median(lags) * 1000:.0f} ms, "
                   f"max {max(lags) * 1000:.0f} ms over {len(lags)} flips")
