@@ -82,6 +82,12 @@ pub struct Config {
     pub snapshots: SnapshotConfig,
     /// Mixers (MCU).
     pub mixer: MixerConfig,
+    /// REST hooks to the customer's back end.
+    pub hooks: crate::hooks::HooksConfig,
+    /// Signed tokens for publish, play and room join.
+    pub auth: crate::auth::AuthConfig,
+    /// The call history's database.
+    pub history: crate::history::HistoryConfig,
 }
 
 /// Recording settings.
@@ -181,6 +187,9 @@ pub struct RestConfig {
     /// default): pages of any origin may only read (GET); state-changing calls are for back ends and
     /// for pages of origins listed here.
     pub cors_origins: Vec<String>,
+    /// API keys. When any is set, every REST method needs one, as `Authorization: Bearer KEY` or
+    /// HTTP Basic with KEY as the password (any user name), and answers 401 without it.
+    pub api_keys: Vec<String>,
 }
 
 /// Limits that keep one careless or hostile client from tying up the server. Each is documented
@@ -256,6 +265,9 @@ impl Default for Config {
             record: RecordConfig::default(),
             snapshots: SnapshotConfig::default(),
             mixer: MixerConfig::default(),
+            hooks: Default::default(),
+            auth: Default::default(),
+            history: Default::default(),
         }
     }
 }
@@ -483,15 +495,15 @@ impl Config {
 }
 
 /// Durations are written as (fractional) seconds in the file.
-mod secs {
+pub(crate) mod secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
     }

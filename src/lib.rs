@@ -5,11 +5,14 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod config;
 pub mod engine;
 pub mod fuzzing;
+pub mod history;
+pub mod hooks;
 pub mod listen;
 pub mod ops;
 pub mod protocols;

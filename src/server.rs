@@ -30,14 +30,28 @@ pub struct AppState {
     pub node_id: String,
     /// Rooms of the room application.
     pub rooms: Arc<Mutex<crate::rooms::Rooms>>,
+    /// REST hooks to the customer's back end.
+    pub hooks: Arc<crate::hooks::Hooks>,
+    /// Signed tokens.
+    pub tokens: Arc<crate::auth::Tokens>,
 }
 
 impl AppState {
     /// State for a server with `config`, before it listens (also what fuzz targets and tests drive
     /// the router with). `stop` flips to true when the server stops.
     pub fn new(config: Config, node_id: String, stop: watch::Receiver<bool>) -> Self {
+        let hooks = crate::hooks::Hooks::new(config.hooks.clone(), node_id.clone());
+        let tokens = crate::auth::Tokens::new(config.auth.clone());
+        let engine = Engine::new(config);
+        // Tokens first (no back end is asked about a request a token already refuses), then hooks.
+        engine.set_admission(Arc::new(crate::engine::admission::Chain(vec![
+            Arc::new(crate::auth::TokenAdmission(tokens.clone())),
+            Arc::new(crate::hooks::admission::HookAdmission(hooks.clone())),
+        ])));
         Self {
-            engine: Engine::new(config),
+            hooks,
+            tokens,
+            engine,
             sessions: Sessions::default(),
             shutdown: stop,
             node_id,
@@ -216,6 +230,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     if state.engine.config().mixer.auto {
         crate::ops::mixer::auto::spawn(&state.engine);
     }
+    tokio::spawn(crate::hooks::admission::run(
+        state.hooks.clone(),
+        state.engine.clone(),
+        state.shutdown.clone(),
+    ));
     tracing::info!(%http_addr, %rtmp_addr, "streamgate listening");
     Ok(App {
         http_addr,

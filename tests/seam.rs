@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use streamgate::client::{self, http, PublishOptions, Via, WcsConnection};
 use streamgate::engine::media::Codec;
 use streamgate::engine::{
-    Action, Admission, AdmissionRequest, BoxFuture, Engine, EngineError, EngineEvent, Resolver,
+    Action, Admission, AdmissionRequest, Admitted, BoxFuture, Engine, EngineError, EngineEvent,
+    Resolver,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -23,7 +24,7 @@ struct Gate {
 }
 
 impl Admission for Gate {
-    fn admit(&self, req: AdmissionRequest) -> BoxFuture<Result<(), EngineError>> {
+    fn admit(&self, req: AdmissionRequest) -> BoxFuture<Result<Admitted, EngineError>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let delay = self.delay;
         Box::pin(async move {
@@ -38,7 +39,7 @@ impl Admission for Gate {
                     req.name
                 )))
             } else {
-                Ok(())
+                Ok(Admitted::default())
             }
         })
     }

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 401: no valid API key.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 403: admission refused.
     #[error("{0}")]
     Forbidden(String),
@@ -64,6 +67,15 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            ApiError::Unauthorized(m) => {
+                let body = json!({ "status": 401, "error": "Unauthorized", "message": m });
+                let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                r.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer, Basic realm=\"streamgate\""),
+                );
+                return r;
+            }
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
             ApiError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),

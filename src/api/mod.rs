@@ -5,11 +5,13 @@
 mod connection;
 mod error;
 mod health;
+mod hooks;
 mod mixer;
 mod pull;
 mod recorder;
 mod room;
 mod stream;
+mod token;
 
 pub use error::ApiError;
 
@@ -23,8 +25,12 @@ use serde_json::Value;
 
 /// The REST routes, with their CORS policy and the JSON content-type rule.
 pub fn router(config: &crate::config::RestConfig) -> Router<AppState> {
+    let keys = std::sync::Arc::new(config.api_keys.clone());
     routes()
         .layer(axum::middleware::from_fn(require_json))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            require_key(keys.clone(), req, next)
+        }))
         .layer(cors(config))
 }
 
@@ -74,6 +80,34 @@ async fn require_json(
     Ok(next.run(req).await)
 }
 
+/// With API keys configured, every REST method needs one (see [`crate::auth::api_key_ok`]).
+/// Preflights pass (browsers never send credentials on them), and so does the one method made
+/// for pages holding an interviewer's token rather than a key (`token/invite`, which checks that
+/// token itself).
+async fn require_key(
+    keys: std::sync::Arc<Vec<String>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let path = req.uri().path();
+    let guarded =
+        (path.starts_with("/rest-api/") && path != "/rest-api/token/invite") || path == "/metrics";
+    if keys.is_empty() || !guarded || req.method() == axum::http::Method::OPTIONS {
+        return Ok(next.run(req).await);
+    }
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !crate::auth::api_key_ok(&keys, auth) {
+        tracing::info!(%path, "REST request without a valid API key refused");
+        return Err(ApiError::Unauthorized(
+            "An API key is required: Authorization: Bearer KEY".into(),
+        ));
+    }
+    Ok(next.run(req).await)
+}
+
 fn routes() -> Router<AppState> {
     Router::new()
         .merge(health::routes())
@@ -83,6 +117,8 @@ fn routes() -> Router<AppState> {
         .merge(mixer::routes())
         .merge(room::routes())
         .merge(recorder::routes())
+        .merge(hooks::routes())
+        .merge(token::routes())
 }
 
 /// Parses a JSON body; an empty body is `{}`. Errors name what is wrong.

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -89,7 +89,12 @@ async fn stream_terminate(
     }
     let n = state.engine.terminate(&ids, "Stopped by rest /terminate");
     tracing::info!(count = n, "streams terminated over REST");
-    Ok((StatusCode::OK, "termination request received").into_response())
+    // JSON: the Web SDK's REST client parses every 200 body.
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "terminated": n, "info": "termination request received" })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

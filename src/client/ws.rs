@@ -82,16 +82,32 @@ impl WcsConnection {
 
     /// Opens the socket and completes the handshake.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, "defaultApp", Value::Null).await
+    }
+
+    /// Opens the socket and completes the handshake for application `app_key` with a `custom`
+    /// object (a login, a token). A refusal is an error carrying the server's `info`.
+    pub async fn connect_with(url: &str, app_key: &str, custom: Value) -> anyhow::Result<Self> {
         let mut c = Self::open(url).await?;
-        c.send(
-            "connection",
-            json!({"appKey": "defaultApp", "mediaProviders": ["WebRTC"], "keepAlive": false,
-                   "clientVersion": "2.0", "clientOSVersion": "streamgate-client", "clientBrowserVersion": "gstreamer"}),
-        )
-        .await?;
+        let mut obj = json!({"appKey": app_key, "mediaProviders": ["WebRTC"], "keepAlive": false,
+                   "clientVersion": "2.0", "clientOSVersion": "streamgate-client", "clientBrowserVersion": "gstreamer"});
+        if !custom.is_null() {
+            obj["custom"] = custom;
+        }
+        c.send("connection", obj).await?;
         let ud = c
-            .wait(Duration::from_secs(5), |f| f["message"] == "getUserData")
+            .wait(Duration::from_secs(20), |f| {
+                f["message"] == "getUserData"
+                    || (f["message"] == "fail"
+                        && f["data"][0]["apiMethod"] == "ConnectionStatusEvent")
+            })
             .await?;
+        if ud["message"] == "fail" {
+            anyhow::bail!(
+                "connection refused: {}",
+                ud["data"][0]["info"].as_str().unwrap_or("")
+            );
+        }
         c.user_data = ud["data"][0].clone();
         Ok(c)
     }

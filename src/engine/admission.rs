@@ -43,21 +43,61 @@ pub struct AdmissionRequest {
     pub client: Option<IpAddr>,
     /// What the client sent along (`custom`, URL query parameters).
     pub custom: Value,
+    /// The publisher asks for recording.
+    pub record: bool,
+    /// The client's SDP offer, when it sent one.
+    pub sdp: String,
+    /// The client's login, when it has one.
+    pub login: String,
+}
+
+/// What admission lets through: the request as asked, or with what the deciding party changed (a
+/// back end renaming the stream, turning recording on).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// The stream's name from now on, when it changed.
+    pub name: Option<String>,
+    /// Recording on or off, when decided.
+    pub record: Option<bool>,
+}
+
+/// Several admission steps, each seeing what the ones before it let through (tokens, then hooks).
+pub struct Chain(pub Vec<std::sync::Arc<dyn Admission>>);
+
+impl Admission for Chain {
+    fn admit(&self, mut req: AdmissionRequest) -> BoxFuture<Result<Admitted, EngineError>> {
+        let steps = self.0.clone();
+        Box::pin(async move {
+            let mut out = Admitted::default();
+            for step in steps {
+                let a = step.admit(req.clone()).await?;
+                if let Some(n) = a.name {
+                    req.name = n.clone();
+                    out.name = Some(n);
+                }
+                if let Some(r) = a.record {
+                    req.record = r;
+                    out.record = Some(r);
+                }
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// Decides whether a publish or play may go ahead. An error is the answer the client gets
 /// (`EngineError::Denied` with the reason for a refusal).
 pub trait Admission: Send + Sync + 'static {
     /// Decides on one request.
-    fn admit(&self, req: AdmissionRequest) -> BoxFuture<Result<(), EngineError>>;
+    fn admit(&self, req: AdmissionRequest) -> BoxFuture<Result<Admitted, EngineError>>;
 }
 
 /// Admits everyone.
 pub struct AdmitAll;
 
 impl Admission for AdmitAll {
-    fn admit(&self, _req: AdmissionRequest) -> BoxFuture<Result<(), EngineError>> {
-        Box::pin(async { Ok(()) })
+    fn admit(&self, _req: AdmissionRequest) -> BoxFuture<Result<Admitted, EngineError>> {
+        Box::pin(async { Ok(Admitted::default()) })
     }
 }
 

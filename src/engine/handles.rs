@@ -14,6 +14,11 @@ pub struct PublishHandle {
 }
 
 impl PublishHandle {
+    /// The stream's name (admission may have changed the one asked for).
+    pub fn name(&self) -> &str {
+        self.media.name()
+    }
+
     /// The media session id.
     pub fn media_session_id(&self) -> &str {
         &self.media_session_id
@@ -60,6 +65,11 @@ pub struct PlayHandle {
 }
 
 impl PlayHandle {
+    /// The name of the stream played (admission may have changed the one asked for).
+    pub fn name(&self) -> &str {
+        self.media.name()
+    }
+
     /// The media session id.
     pub fn media_session_id(&self) -> &str {
         &self.media_session_id

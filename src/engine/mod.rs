@@ -21,7 +21,7 @@ mod sessions;
 mod stream;
 pub mod templates;
 
-pub use admission::{Action, Admission, AdmissionRequest, BoxFuture, Resolver};
+pub use admission::{Action, Admission, AdmissionRequest, Admitted, BoxFuture, Resolver};
 pub use events::EngineEvent;
 pub use handles::{PlayHandle, PublishHandle};
 pub use jobs::JobInfo;
@@ -342,7 +342,7 @@ impl Engine {
         req: &MediaRequest,
         action: Action,
         provider: &'static str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Admitted, EngineError> {
         let admission = match self.inner.admission.read() {
             Ok(a) => a.clone(),
             Err(p) => p.into_inner().clone(),
@@ -356,6 +356,9 @@ impl Engine {
             provider,
             client: req.client,
             custom: req.custom.clone(),
+            record: req.record,
+            sdp: req.sdp.clone(),
+            login: req.login.clone(),
         };
         admission.admit(ask).await.inspect_err(|e| {
             tracing::info!(stream = %crate::redact::Escaped(&req.name), ?action, "not admitted: {e}");

@@ -2,7 +2,7 @@
 //! resolution, registration), and the state changes a source or output reports back (connected,
 //! failed, never connected).
 
-use super::admission::Action;
+use super::admission::{Action, Admitted};
 use super::registry::{Registry, SessionEntry, StreamEntry};
 use super::{
     notify, valid_name, Engine, EngineError, EngineEvent, MediaEvent, MediaRequest, PlayHandle,
@@ -26,7 +26,19 @@ impl Engine {
         if req.media_session_id.is_empty() {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
-        self.admit(req, Action::Publish, spec.provider).await?;
+        let admitted = self.admit(req, Action::Publish, spec.provider).await?;
+        let changed;
+        let req = if admitted == Admitted::default() {
+            req
+        } else {
+            changed = MediaRequest {
+                name: admitted.name.unwrap_or_else(|| req.name.clone()),
+                record: admitted.record.unwrap_or(req.record),
+                ..req.clone()
+            };
+            valid_name(&changed.name)?;
+            &changed
+        };
         let media = {
             let mut reg = self.registry();
             if reg.shutting_down {
@@ -129,7 +141,19 @@ impl Engine {
             return Err(EngineError::Invalid("MediaSessionId is null".into()));
         }
         valid_name(&req.name).map_err(|_| EngineError::StreamNotFound)?;
-        self.admit(req, Action::Play, provider).await?;
+        let admitted = self.admit(req, Action::Play, provider).await?;
+        let changed;
+        let req = match admitted.name {
+            Some(name) => {
+                valid_name(&name).map_err(|_| EngineError::StreamNotFound)?;
+                changed = MediaRequest {
+                    name,
+                    ..req.clone()
+                };
+                &changed
+            }
+            None => req,
+        };
         let known = self.registry().streams.contains_key(&req.name);
         if !known && !self.resolve(&req.name).await? {
             return Err(EngineError::StreamNotFound);

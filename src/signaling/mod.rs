@@ -2,6 +2,7 @@
 //! task ([`session`]) that owns its publish and play handles; the [`Sessions`] table lets REST find a
 //! connection to list it or send it data.
 
+pub mod access;
 pub mod protocol;
 pub mod session;
 

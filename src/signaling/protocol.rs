@@ -39,7 +39,11 @@ pub enum Incoming {
     Ping,
     /// Answer to the server's ping.
     Pong,
-    /// A known WCS message this server does not implement (SIP calls, bug reports...).
+    /// `availableStream {mediaSessionId, name}`: can this stream be played?
+    AvailableStream(Value),
+    /// Logs, bug reports and debug switches the SDK sends: accepted without an answer.
+    Quiet,
+    /// A known WCS message this server does not implement (SIP calls).
     Unsupported(String),
 }
 
@@ -185,8 +189,9 @@ pub fn parse(text: &str) -> Result<Incoming, ProtocolError> {
         "ping" => Incoming::Ping,
         "pong" => Incoming::Pong,
         "snapshot" => Incoming::Snapshot(arg(m, data)?),
-        "availableStream" | "submitBugReport" | "sessionDebug" | "pushLogs" | "call" | "answer"
-        | "hangup" | "hold" | "unhold" | "sendDtmf" | "transfer" => {
+        "availableStream" => Incoming::AvailableStream(arg(m, data)?),
+        "submitBugReport" | "sessionDebug" | "pushLogs" => Incoming::Quiet,
+        "call" | "answer" | "hangup" | "hold" | "unhold" | "sendDtmf" | "transfer" => {
             Incoming::Unsupported(m.to_owned())
         }
         other => return Err(ProtocolError::Unknown(other.to_owned())),

@@ -42,6 +42,8 @@ enum End {
     NotReading,
     Shutdown,
     ClosedByServer,
+    /// The connect decision refused it (token or back end).
+    Refused(String),
 }
 
 struct Conn {
@@ -180,6 +182,12 @@ impl Conn {
         if !text.is_empty() {
             v["info"] = Value::String(text.to_owned());
         }
+        let hidden = self
+            .state
+            .hooks
+            .policy(&self.id, "StreamStatusEvent")
+            .client_exclude;
+        let v = crate::hooks::policy::exclude(&v, &hidden);
         self.send(protocol::frame("notifyStreamStatusEvent", v))
     }
 
@@ -202,7 +210,7 @@ impl Conn {
             }
         };
         match msg {
-            Incoming::Connection(obj) => self.on_connection(ctl, obj),
+            Incoming::Connection(obj) => self.on_connection(ctl, obj).await,
             Incoming::PublishStream(r) => self.on_publish(r).await,
             Incoming::PlayStream(r) => self.on_play(r).await,
             Incoming::UnPublishStream(r) => self.on_unpublish(r).await,
@@ -231,11 +239,34 @@ impl Conn {
                 let is_room_command = payload.get("command").is_some_and(Value::is_string)
                     && (self.app_key == "roomApp" || payload.get("options").is_some());
                 if !is_room_command {
-                    // With no back end configured, data is accepted as WCS's default application does.
+                    // The back end decides (`OnDataEvent`); with none, data is accepted as WCS's
+                    // default application does.
+                    let decided = super::access::data(
+                        &self.state,
+                        &self.id,
+                        &self.app_key,
+                        &self.login,
+                        &operation_id,
+                        &payload,
+                    )
+                    .await;
+                    if let Err(reason) = decided {
+                        return self.send(protocol::fail_data(&operation_id, &reason));
+                    }
                     return self.send(protocol::frame(
                         "DataStatusEvent",
                         json!({ "operationId": operation_id, "status": "ACCEPTED" }),
                     ));
+                }
+                if payload.get("command").and_then(Value::as_str) == Some("join") {
+                    let room = payload
+                        .get("options")
+                        .and_then(|o| o.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if let Err(info) = super::access::may_join(&self.state, &self.id, room) {
+                        return self.send(protocol::fail_data(&operation_id, &info));
+                    }
                 }
                 let record = self.state.rooms_lock().record_request(&self.id, &payload);
                 if let Some(record) = record {
@@ -269,7 +300,11 @@ impl Conn {
                 Ok(())
             }
             Incoming::Ping => self.send(protocol::frame("pong", Value::Null)),
-            Incoming::Pong => Ok(()),
+            Incoming::Pong | Incoming::Quiet => Ok(()),
+            Incoming::AvailableStream(args) => self.send(protocol::frame(
+                "availableStream",
+                super::access::available(&self.state, &args),
+            )),
             Incoming::Unsupported(m) => self.send(protocol::fail(
                 &format!("{m} is not supported by this server"),
                 Some(&m),
@@ -347,7 +382,13 @@ impl Conn {
         });
     }
 
-    fn on_connection(&mut self, ctl: &mpsc::Sender<Control>, obj: Value) -> Result<(), End> {
+    async fn on_connection(&mut self, ctl: &mpsc::Sender<Control>, obj: Value) -> Result<(), End> {
+        if self.established {
+            return self.send(protocol::fail(
+                "Session is already established",
+                Some("connection"),
+            ));
+        }
         let mut info = obj;
         if let Some(k) = info.get("appKey").and_then(Value::as_str) {
             if !k.is_empty() {
@@ -367,17 +408,43 @@ impl Conn {
         if !info.get("authToken").is_some_and(Value::is_string) {
             info["authToken"] = Value::String(self.id.clone());
         }
-        info["status"] = Value::String("ESTABLISHED".into());
         // Never echo credentials back or list them over REST.
         if let Some(o) = info.as_object_mut() {
             o.remove("sipPassword");
         }
+        let auth_token = info["authToken"].clone();
+        let mut info =
+            match super::access::connect(&self.state, &self.id, &self.app_key, info).await {
+                Ok(i) => i,
+                Err(reason) => {
+                    super::access::connection_event(
+                        &self.state,
+                        &self.id,
+                        &self.app_key,
+                        "FAILED",
+                        Some(&reason),
+                    );
+                    self.send(protocol::fail(&reason, Some("ConnectionStatusEvent")))?;
+                    return Err(End::Refused(reason));
+                }
+            };
+        // A back end may have overwritten the login (restOverwrite "login" of `connect`).
+        if let Some(l) = info.get("login").and_then(Value::as_str) {
+            self.login = l.to_owned();
+        }
+        info["authToken"] = auth_token;
+        info["status"] = Value::String("ESTABLISHED".into());
         self.state
             .sessions
             .insert(&self.id, info.clone(), ctl.clone());
         self.established = true;
         tracing::info!(session = %self.id, app_key = %Escaped(&self.app_key), "session established");
-        self.send(protocol::frame("getUserData", info))
+        super::access::connection_event(&self.state, &self.id, &self.app_key, "ESTABLISHED", None);
+        let hidden = self.state.hooks.policy(&self.id, "connect").client_exclude;
+        self.send(protocol::frame(
+            "getUserData",
+            crate::hooks::policy::exclude(&info, &hidden),
+        ))
     }
 
     fn request(&self, r: &StreamRequest) -> MediaRequest {
@@ -429,6 +496,8 @@ impl Conn {
         {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
+                // The back end may have renamed the stream.
+                r.name = handle.name().to_owned();
                 let room_hint = r
                     .custom
                     .get("name")
@@ -462,13 +531,9 @@ impl Conn {
         match crate::webrtc::session::play(&self.state.engine, self.request(&r), "WebRTC").await {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
-                self.players.insert(
-                    r.media_session_id.clone(),
-                    Player {
-                        handle,
-                        name: r.name.clone(),
-                    },
-                );
+                let name = handle.name().to_owned();
+                self.players
+                    .insert(r.media_session_id.clone(), Player { handle, name });
                 Ok(())
             }
             Err(e) => {
@@ -518,6 +583,14 @@ impl Conn {
         let info = self.info_of(&r.media_session_id);
         match self.publishers.remove(&r.media_session_id) {
             Some(p) => {
+                super::access::stream_stop(
+                    &self.state,
+                    &self.id,
+                    &self.app_key,
+                    "unPublishStream",
+                    &r.media_session_id,
+                    &p.name,
+                );
                 let info =
                     Self::end_publisher(self.state.engine.clone(), p.handle, &p.name, info).await;
                 self.status(
@@ -535,6 +608,14 @@ impl Conn {
         let info = self.info_of(&r.media_session_id);
         match self.players.remove(&r.media_session_id) {
             Some(p) => {
+                super::access::stream_stop(
+                    &self.state,
+                    &self.id,
+                    &self.app_key,
+                    "stopStream",
+                    &r.media_session_id,
+                    &p.name,
+                );
                 drop(p.handle);
                 self.status(info, (&r.media_session_id, &p.name, false), "STOPPED", "")
             }
@@ -687,6 +768,9 @@ impl Conn {
         if let End::SocketError(e) = end {
             tracing::debug!(session = %self.id, "socket error: {e}");
         }
+        if let End::Refused(reason) = end {
+            tracing::debug!(session = %self.id, %reason, "connection refused");
+        }
         let tell = matches!(end, End::Shutdown | End::ClosedByServer);
         let pubs: Vec<(String, Publisher)> = self.publishers.drain().collect();
         let plays: Vec<(String, Player)> = self.players.drain().collect();
@@ -705,7 +789,7 @@ impl Conn {
                 let _ = self.status(info, (&msid, &p.name, false), "STOPPED", text);
             }
         }
-        if tell {
+        if tell || matches!(end, End::Refused(_)) {
             let _ = self.out.try_send(Message::Close(None));
         }
         let before = self.state.rooms_lock().rooms_of(&self.id);
@@ -713,6 +797,16 @@ impl Conn {
         self.deliver(left);
         self.rooms_left(before);
         self.state.sessions.remove(&self.id);
+        if self.established {
+            super::access::connection_event(
+                &self.state,
+                &self.id,
+                &self.app_key,
+                "DISCONNECTED",
+                None,
+            );
+        }
+        super::access::forget(&self.state, &self.id);
         tracing::info!(session = %self.id, peer = %self.peer, reason = ?end, "signaling connection closed");
     }
 }

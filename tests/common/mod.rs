@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use streamgate::config::Config;
 
+pub mod backend;
+
 /// Initializes GStreamer and logging once.
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();

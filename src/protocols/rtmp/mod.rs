@@ -4,6 +4,7 @@
 //! handshakes and silent peers end that connection alone, after a timeout.
 
 pub mod flv;
+mod hooks;
 pub mod ingest;
 pub mod output;
 pub mod pull;
@@ -132,6 +133,8 @@ struct Conn {
     pending: Option<Pending>,
     /// Audio or video arrived since the connection's timer was last moved.
     media_seen: bool,
+    /// Set once the connect was allowed: the back end hears when the connection ends.
+    connected: Option<hooks::Connected>,
 }
 
 struct Publishing {
@@ -141,6 +144,9 @@ struct Publishing {
 }
 
 enum Pending {
+    Connect {
+        request_id: u32,
+    },
     Publish {
         request_id: u32,
         name: String,
@@ -180,6 +186,7 @@ async fn run(mut sock: TcpStream, peer: SocketAddr, state: AppState) -> anyhow::
         playing: None,
         pending: None,
         media_seen: false,
+        connected: None,
     };
     let mut out: Vec<u8> = Vec::new();
     conn.apply(&mut session, initial, &mut out).await?;
@@ -385,6 +392,30 @@ impl Conn {
         let err = |e| anyhow::anyhow!("{e:?}");
         let engine = self.state.engine.clone();
         match pending {
+            Pending::Connect { request_id } => {
+                match hooks::connect(
+                    &self.state,
+                    &self.session_id,
+                    self.peer,
+                    &self.connect_query,
+                )
+                .await
+                {
+                    Ok(()) => {
+                        self.connected = Some(hooks::Connected {
+                            state: self.state.clone(),
+                            session_id: self.session_id.clone(),
+                        });
+                        session.accept_request(request_id).map_err(err)
+                    }
+                    Err(reason) => {
+                        tracing::info!(peer = %self.peer, %reason, "RTMP connect refused by the back end");
+                        session
+                            .reject_request(request_id, "NetConnection.Connect.Rejected", &reason)
+                            .map_err(err)
+                    }
+                }
+            }
             Pending::Publish {
                 request_id,
                 name,
@@ -459,7 +490,9 @@ impl Conn {
                 let (app, query) = split_name(&app_name);
                 self.connect_query = query.to_owned();
                 if app == self.app {
-                    session.accept_request(request_id).map_err(err)?
+                    // Decided once the back end answers (`decide`).
+                    self.pending = Some(Pending::Connect { request_id });
+                    Vec::new()
                 } else {
                     tracing::info!(peer = %self.peer, app = %Escaped(&redact::url(&app_name)), "RTMP connect to an unknown application refused");
                     session

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 
 /// What keeps a WHIP or WHEP resource alive, as an engine job.
 enum Handle {
-    Publish(#[allow(dead_code)] PublishHandle),
-    Play(#[allow(dead_code)] PlayHandle),
+    Publish(PublishHandle),
+    Play(PlayHandle),
 }
 
 /// The WHIP and WHEP routes.
@@ -64,16 +64,21 @@ fn status_of(e: &EngineError) -> StatusCode {
 }
 
 /// Checks the bearer token (when one is configured) and the content type.
+/// The bearer token of `Authorization`. The scheme name is case-insensitive (RFC 9110 11.1); the
+/// token is not.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+}
+
 fn admit(state: &AppState, headers: &HeaderMap, need_sdp: bool) -> Result<(), Box<Response>> {
     if let Some(token) = &state.engine.config().whip.token {
         // The scheme name is case-insensitive (RFC 9110 11.1); the token is not.
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
-        if given != Some(token.as_str()) {
+        if bearer(headers) != Some(token.as_str()) {
             let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -132,6 +137,12 @@ async fn start(
     }
     let id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = mpsc::channel::<MediaNotice>(MAILBOX_CAPACITY);
+    // A bearer token that is not the configured WHIP token reaches admission as `custom.token`: a
+    // signed token, or whatever the back end's hooks check.
+    let custom = match (&state.engine.config().whip.token, bearer(&headers)) {
+        (None, Some(t)) => serde_json::json!({ "token": t }),
+        _ => serde_json::json!({}),
+    };
     let req = MediaRequest {
         session_id: format!("{}-{id}", if publish { "whip" } else { "whep" }),
         app_key: if publish { "whip" } else { "whep" }.into(),
@@ -139,7 +150,7 @@ async fn start(
         name: name.clone(),
         sdp: offer,
         record: false,
-        custom: serde_json::Value::Null,
+        custom,
         events: tx,
         client: Some(peer.ip()),
         login: String::new(),
@@ -162,6 +173,12 @@ async fn start(
         }
     };
     let kind = if publish { "whip" } else { "whep" };
+    // Admission may have renamed the stream.
+    let name = match &handle {
+        Handle::Publish(h) => h.name(),
+        Handle::Play(h) => h.name(),
+    }
+    .to_owned();
     let job = state.engine.start_job(
         kind,
         &name,
