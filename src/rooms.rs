@@ -241,7 +241,8 @@ impl Rooms {
     }
 
     /// Every room a session is in, with the login it uses there.
-    fn memberships(&self, session_id: &str) -> Vec<(String, String)> {
+    /// The (room, login) pairs connection `session_id` is in.
+    pub fn memberships(&self, session_id: &str) -> Vec<(String, String)> {
         self.rooms
             .iter()
             .flat_map(|(r, room)| {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub hooks: Arc<crate::hooks::Hooks>,
     /// Signed tokens.
     pub tokens: Arc<crate::auth::Tokens>,
+    /// The call history (none when disabled, and in states made without [`start`]).
+    pub history: Option<Arc<crate::history::History>>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
         Self {
             hooks,
             tokens,
+            history: None,
             engine,
             sessions: Sessions::default(),
             shutdown: stop,
@@ -219,7 +222,24 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .with_context(|| format!("binding RTMP listener on {}", config.rtmp))?;
     let rtmp_addr = rtmp_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx);
+    let mut state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx);
+    let (history, data_dir) = (
+        state.engine.config().history.clone(),
+        state.engine.config().data_dir.clone(),
+    );
+    state.history = crate::history::History::open(
+        &history,
+        &data_dir,
+        state.engine.clone(),
+        state.shutdown.clone(),
+    )
+    .await?;
+    if let Some(h) = &state.history {
+        let h = h.clone();
+        state
+            .hooks
+            .on_delivery(Box::new(move |d| h.note(crate::history::Note::Hook(d))));
+    }
     let server = tokio::spawn(serve_http(listener, router(state.clone()), state.clone()));
     tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
     // Subscribers of the engine's events: recordings asked for at publish, the rooms' recording

@@ -300,6 +300,7 @@ async fn tokens_admit_to_one_room_with_a_role() {
     })
     .await;
     let _ = ff.kill();
+    let _ = ff.wait();
     drop((viewer, cam));
     app.shutdown().await;
 }

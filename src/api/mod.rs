@@ -5,6 +5,7 @@
 mod connection;
 mod error;
 mod health;
+mod history;
 mod hooks;
 mod mixer;
 mod pull;
@@ -118,6 +119,7 @@ fn routes() -> Router<AppState> {
         .merge(room::routes())
         .merge(recorder::routes())
         .merge(hooks::routes())
+        .merge(history::routes())
         .merge(token::routes())
 }
 

@@ -66,7 +66,12 @@ pub struct Hooks {
     log: Mutex<VecDeque<Delivery>>,
     /// What each media session's events carry (see [`admission`]).
     pub(crate) media: Mutex<HashMap<String, admission::MediaCtx>>,
+    /// Told of every delivery (the call history keeps them).
+    sink: Mutex<Option<DeliverySink>>,
 }
+
+/// Where deliveries go besides the log.
+pub type DeliverySink = Box<dyn Fn(Delivery) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not stop every later hook.
@@ -110,6 +115,7 @@ impl Hooks {
             sessions: Mutex::default(),
             log: Mutex::default(),
             media: Mutex::default(),
+            sink: Mutex::default(),
         })
     }
 
@@ -158,6 +164,11 @@ impl Hooks {
     /// Forgets a connection that ended.
     pub fn forget(&self, session_id: &str) {
         lock(&self.sessions).remove(session_id);
+    }
+
+    /// Hands every delivery to `sink` from now on.
+    pub fn on_delivery(&self, sink: DeliverySink) {
+        *lock(&self.sink) = Some(sink);
     }
 
     /// The deliveries kept, oldest first.
@@ -236,6 +247,9 @@ impl Hooks {
             reason,
             millis: started.elapsed().as_millis() as u64,
         };
+        if let Some(sink) = lock(&self.sink).as_ref() {
+            sink(entry.clone());
+        }
         let mut log = lock(&self.log);
         if log.len() >= self.cfg.log_size.max(1) {
             log.pop_front();

@@ -4,6 +4,7 @@
 //! `stopStream`), and `availableStream`.
 
 use crate::auth::RESTRICTED;
+use crate::history::Note;
 use crate::server::AppState;
 use serde_json::{json, Value};
 
@@ -39,18 +40,40 @@ pub async fn connect(
         })
 }
 
-/// A connection was established, failed or ended.
-pub fn connection_event(
-    state: &AppState,
-    session_id: &str,
-    app_key: &str,
-    status: &str,
-    info: Option<&str>,
-) {
+/// Who a connection is, for its events.
+pub struct Who<'a> {
+    /// The connection.
+    pub session_id: &'a str,
+    /// Its application.
+    pub app_key: &'a str,
+    /// Its login.
+    pub login: &'a str,
+    /// Its address.
+    pub client: String,
+}
+
+/// A connection was established, failed or ended: the back end and the history hear of it.
+pub fn connection_event(state: &AppState, who: &Who<'_>, status: &str, info: Option<&str>) {
+    let (session_id, app_key) = (who.session_id, who.app_key);
+    if let Some(h) = &state.history {
+        match status {
+            "ESTABLISHED" => h.note(Note::Connected {
+                session_id: session_id.to_owned(),
+                app_key: app_key.to_owned(),
+                login: who.login.to_owned(),
+                client: who.client.clone(),
+            }),
+            "DISCONNECTED" => h.note(Note::Disconnected {
+                session_id: session_id.to_owned(),
+            }),
+            _ => {}
+        }
+    }
     let mut body = json!({
         "nodeId": state.node_id,
         "appKey": app_key,
         "sessionId": session_id,
+        "login": who.login,
         "status": status,
     });
     if let Some(i) = info {
@@ -129,4 +152,25 @@ pub fn may_join(state: &AppState, session_id: &str, room: &str) -> Result<(), St
         tracing::info!(session = %session_id, room = %crate::redact::Escaped(room), "join refused: {e}");
         RESTRICTED.to_owned()
     })
+}
+
+/// The rooms a connection joined and left since `before` (its memberships then): the history
+/// hears of each.
+pub fn room_changes(state: &AppState, session_id: &str, before: Vec<(String, String)>) {
+    let Some(h) = &state.history else { return };
+    let after = state.rooms_lock().memberships(session_id);
+    for (room, login) in after.iter().filter(|m| !before.contains(m)) {
+        h.note(Note::Joined {
+            room: room.clone(),
+            login: login.clone(),
+            session_id: session_id.to_owned(),
+        });
+    }
+    for (room, login) in before.iter().filter(|m| !after.contains(m)) {
+        h.note(Note::Left {
+            room: room.clone(),
+            login: login.clone(),
+            session_id: session_id.to_owned(),
+        });
+    }
 }

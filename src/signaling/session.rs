@@ -160,6 +160,15 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
 }
 
 impl Conn {
+    fn who(&self) -> super::access::Who<'_> {
+        super::access::Who {
+            session_id: &self.id,
+            app_key: &self.app_key,
+            login: &self.login,
+            client: self.peer.to_string(),
+        }
+    }
+
     fn send(&self, text: String) -> Result<(), End> {
         self.out
             .try_send(Message::Text(text.into()))
@@ -273,6 +282,7 @@ impl Conn {
                     return self.on_room_record(&operation_id, record);
                 }
                 let before = self.state.rooms_lock().rooms_of(&self.id);
+                let memberships = self.state.rooms_lock().memberships(&self.id);
                 let result = self
                     .state
                     .rooms_lock()
@@ -285,6 +295,7 @@ impl Conn {
                         ))?;
                         self.deliver(deliveries);
                         self.rooms_left(before);
+                        super::access::room_changes(&self.state, &self.id, memberships);
                         Ok(())
                     }
                     Err(e) => {
@@ -413,21 +424,16 @@ impl Conn {
             o.remove("sipPassword");
         }
         let auth_token = info["authToken"].clone();
-        let mut info =
-            match super::access::connect(&self.state, &self.id, &self.app_key, info).await {
-                Ok(i) => i,
-                Err(reason) => {
-                    super::access::connection_event(
-                        &self.state,
-                        &self.id,
-                        &self.app_key,
-                        "FAILED",
-                        Some(&reason),
-                    );
-                    self.send(protocol::fail(&reason, Some("ConnectionStatusEvent")))?;
-                    return Err(End::Refused(reason));
-                }
-            };
+        let mut info = match super::access::connect(&self.state, &self.id, &self.app_key, info)
+            .await
+        {
+            Ok(i) => i,
+            Err(reason) => {
+                super::access::connection_event(&self.state, &self.who(), "FAILED", Some(&reason));
+                self.send(protocol::fail(&reason, Some("ConnectionStatusEvent")))?;
+                return Err(End::Refused(reason));
+            }
+        };
         // A back end may have overwritten the login (restOverwrite "login" of `connect`).
         if let Some(l) = info.get("login").and_then(Value::as_str) {
             self.login = l.to_owned();
@@ -439,7 +445,7 @@ impl Conn {
             .insert(&self.id, info.clone(), ctl.clone());
         self.established = true;
         tracing::info!(session = %self.id, app_key = %Escaped(&self.app_key), "session established");
-        super::access::connection_event(&self.state, &self.id, &self.app_key, "ESTABLISHED", None);
+        super::access::connection_event(&self.state, &self.who(), "ESTABLISHED", None);
         let hidden = self.state.hooks.policy(&self.id, "connect").client_exclude;
         self.send(protocol::frame(
             "getUserData",
@@ -793,18 +799,14 @@ impl Conn {
             let _ = self.out.try_send(Message::Close(None));
         }
         let before = self.state.rooms_lock().rooms_of(&self.id);
+        let memberships = self.state.rooms_lock().memberships(&self.id);
         let left = self.state.rooms_lock().disconnected(&self.id);
         self.deliver(left);
         self.rooms_left(before);
+        super::access::room_changes(&self.state, &self.id, memberships);
         self.state.sessions.remove(&self.id);
         if self.established {
-            super::access::connection_event(
-                &self.state,
-                &self.id,
-                &self.app_key,
-                "DISCONNECTED",
-                None,
-            );
+            super::access::connection_event(&self.state, &self.who(), "DISCONNECTED", None);
         }
         super::access::forget(&self.state, &self.id);
         tracing::info!(session = %self.id, peer = %self.peer, reason = ?end, "signaling connection closed");

@@ -3,6 +3,7 @@
 //! fills them for RTMP encoders) and its `ConnectionStatusEvent`s.
 
 use crate::server::AppState;
+use crate::signaling::access::Who;
 use serde_json::json;
 use std::net::SocketAddr;
 
@@ -26,8 +27,15 @@ pub async fn connect(
         "custom": params,
         "origin": peer.to_string(),
     });
+    let login = body["login"].as_str().unwrap_or("").to_owned();
     state.hooks.connect(session_id, APP_KEY, body).await?;
-    crate::signaling::access::connection_event(state, session_id, APP_KEY, "ESTABLISHED", None);
+    let who = Who {
+        session_id,
+        app_key: APP_KEY,
+        login: &login,
+        client: peer.to_string(),
+    };
+    crate::signaling::access::connection_event(state, &who, "ESTABLISHED", None);
     Ok(())
 }
 
@@ -41,13 +49,13 @@ pub struct Connected {
 
 impl Drop for Connected {
     fn drop(&mut self) {
-        crate::signaling::access::connection_event(
-            &self.state,
-            &self.session_id,
-            APP_KEY,
-            "DISCONNECTED",
-            None,
-        );
+        let who = Who {
+            session_id: &self.session_id,
+            app_key: APP_KEY,
+            login: "",
+            client: String::new(),
+        };
+        crate::signaling::access::connection_event(&self.state, &who, "DISCONNECTED", None);
         crate::signaling::access::forget(&self.state, &self.session_id);
     }
 }
