@@ -27,6 +27,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/play.html"),
     ),
     (
+        "history.html",
+        "text/html; charset=utf-8",
+        include_str!("../web/history.html"),
+    ),
+    (
         "try.html",
         "text/html; charset=utf-8",
         include_str!("../web/try.html"),
