@@ -64,7 +64,7 @@ pub enum EngineError {
     #[error("Failed by error")]
     Internal(String),
     /// The server is stopping.
-    #[error("Server is shutting down")]
+    #[error("Requested stream shutdown")]
     ShuttingDown,
     /// A resource the request needs is used up (media ports); trying later may work.
     #[error("{0}")]

@@ -22,6 +22,9 @@ pub enum Control {
     Send(String),
     /// Close the connection (REST terminate).
     Close,
+    /// The connection's media transport (the second WebSocket of an MSE player) arrived: binary
+    /// media goes to it from now on.
+    Transport(mpsc::Sender<axum::extract::ws::Message>),
 }
 
 struct Entry {
@@ -71,6 +74,16 @@ impl Sessions {
         self.lock()
             .get(id)
             .is_some_and(|e| e.tx.try_send(Control::Send(frame)).is_ok())
+    }
+
+    /// Hands a media transport to the connection whose `authToken` is `token`; false when none has it.
+    pub fn transport(&self, token: &str, tx: mpsc::Sender<axum::extract::ws::Message>) -> bool {
+        self.lock()
+            .values()
+            .find(|e| {
+                !token.is_empty() && e.info.get("authToken").and_then(Value::as_str) == Some(token)
+            })
+            .is_some_and(|e| e.tx.try_send(Control::Transport(tx)).is_ok())
     }
 
     /// Asks one connection to close.

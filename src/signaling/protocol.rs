@@ -39,6 +39,9 @@ pub enum Incoming {
     Ping,
     /// Answer to the server's ping.
     Pong,
+    /// `connectMediaTransport {authToken}`: this socket is the media transport of the connection
+    /// with that token (MSE players).
+    ConnectMediaTransport(String),
     /// `availableStream {mediaSessionId, name}`: can this stream be played?
     AvailableStream(Value),
     /// Logs, bug reports and debug switches the SDK sends: accepted without an answer.
@@ -66,6 +69,9 @@ pub struct StreamRequest {
     /// Client data passed to hooks.
     #[serde(default)]
     pub custom: Value,
+    /// `WebRTC` (the default) or `MSE`.
+    #[serde(default)]
+    pub media_provider: String,
 }
 
 /// `unPublishStream` / `stopStream` arguments.
@@ -190,6 +196,15 @@ pub fn parse(text: &str) -> Result<Incoming, ProtocolError> {
         "pong" => Incoming::Pong,
         "snapshot" => Incoming::Snapshot(arg(m, data)?),
         "availableStream" => Incoming::AvailableStream(arg(m, data)?),
+        "connectMediaTransport" => {
+            let v: Value = arg(m, data)?;
+            Incoming::ConnectMediaTransport(
+                v.get("authToken")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        }
         "submitBugReport" | "sessionDebug" | "pushLogs" => Incoming::Quiet,
         "call" | "answer" | "hangup" | "hold" | "unhold" | "sendDtmf" | "transfer" => {
             Incoming::Unsupported(m.to_owned())

@@ -31,6 +31,8 @@ struct Publisher {
 struct Player {
     handle: PlayHandle,
     name: String,
+    /// An MSE player's sender to the media transport.
+    mse: Option<crate::protocols::mse::MsePlayer>,
 }
 
 /// Why the connection ended.
@@ -57,6 +59,8 @@ struct Conn {
     events: mpsc::Sender<MediaNotice>,
     publishers: HashMap<String, Publisher>,
     players: HashMap<String, Player>,
+    /// The MSE media transport (the SDK's second WebSocket), once it connected.
+    transport: Option<mpsc::Sender<Message>>,
     /// Warnings this connection may still write: a client sending garbage gets a `fail` for every
     /// frame, but only a few log lines.
     log: crate::listen::LogBudget,
@@ -99,6 +103,7 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
         events: ev_tx,
         publishers: HashMap::new(),
         players: HashMap::new(),
+        transport: None,
         log: crate::listen::LogBudget::new(WARNINGS_PER_WINDOW, WARNING_WINDOW),
     };
     tracing::info!(session = %id, %peer, "signaling connection opened");
@@ -137,6 +142,7 @@ pub async fn run(socket: WebSocket, state: AppState, peer: SocketAddr) {
             Some(c) = ctl_rx.recv() => match c {
                 Control::Send(f) => if conn.send(f).is_err() { break End::NotReading },
                 Control::Close => break End::ClosedByServer,
+                Control::Transport(tx) => conn.on_transport(tx),
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() > cfg.idle_timeout {
@@ -312,6 +318,7 @@ impl Conn {
             }
             Incoming::Ping => self.send(protocol::frame("pong", Value::Null)),
             Incoming::Pong | Incoming::Quiet => Ok(()),
+            Incoming::ConnectMediaTransport(token) => self.on_connect_transport(&token),
             Incoming::AvailableStream(args) => self.send(protocol::frame(
                 "availableStream",
                 super::access::available(&self.state, &args),
@@ -534,12 +541,21 @@ impl Conn {
         if let Some(e) = self.precheck(&r) {
             return self.status(None, base, "FAILED", &e.to_string());
         }
+        if r.media_provider.eq_ignore_ascii_case("MSE") {
+            return self.on_play_mse(r).await;
+        }
         match crate::webrtc::session::play(&self.state.engine, self.request(&r), "WebRTC").await {
             Ok((handle, answer)) => {
                 self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
                 let name = handle.name().to_owned();
-                self.players
-                    .insert(r.media_session_id.clone(), Player { handle, name });
+                self.players.insert(
+                    r.media_session_id.clone(),
+                    Player {
+                        handle,
+                        name,
+                        mse: None,
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
@@ -549,6 +565,62 @@ impl Conn {
                 self.status(None, base, "FAILED", &e.to_string())
             }
         }
+    }
+
+    /// An MSE player: answered at once; media flows once the SDK's transport socket connects.
+    async fn on_play_mse(&mut self, r: StreamRequest) -> Result<(), End> {
+        let base = (r.media_session_id.as_str(), r.name.as_str(), false);
+        match crate::protocols::mse::play(&self.state.engine, self.request(&r)).await {
+            Ok((handle, mut mse, answer)) => {
+                self.send(protocol::set_remote_sdp(&r.media_session_id, &answer))?;
+                if let Some(tx) = &self.transport {
+                    mse.attach(&self.state.engine, tx.clone());
+                }
+                let name = handle.name().to_owned();
+                self.players.insert(
+                    r.media_session_id.clone(),
+                    Player {
+                        handle,
+                        name,
+                        mse: Some(mse),
+                    },
+                );
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(skipped) = self.log.allow() {
+                    tracing::warn!(session = %self.id, stream = %Escaped(&r.name), skipped, "MSE play refused: {e}");
+                }
+                self.status(None, base, "FAILED", &e.to_string())
+            }
+        }
+    }
+
+    /// The connection's MSE transport arrived: every MSE player waiting for it starts.
+    fn on_transport(&mut self, tx: mpsc::Sender<Message>) {
+        tracing::info!(session = %self.id, "MSE media transport connected");
+        for p in self.players.values_mut() {
+            if let Some(m) = p.mse.as_mut().filter(|m| !m.attached()) {
+                m.attach(&self.state.engine, tx.clone());
+            }
+        }
+        self.transport = Some(tx);
+    }
+
+    /// This socket is an MSE media transport: it is handed to the connection it belongs to and
+    /// only carries media (and pings) from now on.
+    fn on_connect_transport(&mut self, token: &str) -> Result<(), End> {
+        if self.established || !self.state.sessions.transport(token, self.out.clone()) {
+            if let Some(skipped) = self.log.allow() {
+                tracing::warn!(session = %self.id, peer = %self.peer, skipped, "media transport for an unknown session refused");
+            }
+            self.send(protocol::fail(
+                "Session does not exist",
+                Some("connectMediaTransport"),
+            ))?;
+            return Err(End::Refused("Session does not exist".into()));
+        }
+        Ok(())
     }
 
     /// Ends a publisher's stream. When it was being recorded, waits (briefly) for the recording
@@ -797,6 +869,9 @@ impl Conn {
         }
         if tell || matches!(end, End::Refused(_)) {
             let _ = self.out.try_send(Message::Close(None));
+        }
+        if let Some(t) = self.transport.take() {
+            let _ = t.try_send(Message::Close(None));
         }
         let before = self.state.rooms_lock().rooms_of(&self.id);
         let memberships = self.state.rooms_lock().memberships(&self.id);

@@ -53,6 +53,9 @@ struct Viewer {
     tx: mpsc::Sender<Media>,
     queued: Arc<AtomicU64>,
     waiting_keyframe: bool,
+    /// No video has reached this viewer yet: its sound is not held back for the picture (players
+    /// line the two up by their timestamps, and a bridged picture arrives later than its sound).
+    fresh: bool,
 }
 
 #[derive(Default)]
@@ -131,7 +134,7 @@ impl Shared {
                 let mut waiting = v.waiting_keyframe;
                 let d = if video {
                     admit(&mut waiting, true, keyframe, queued, limit)
-                } else if waiting {
+                } else if waiting && !v.fresh {
                     Admit::Drop // no audio while the video is being cut back
                 } else {
                     admit(&mut waiting, false, true, queued, limit)
@@ -140,6 +143,9 @@ impl Shared {
                 d
             };
             if decision == Admit::Push {
+                if media.tag.kind == flv::TAG_VIDEO {
+                    v.fresh = false;
+                }
                 let n = media.chunks.len() as u64;
                 if v.tx.try_send(media.clone()).is_ok() {
                     v.queued.fetch_add(n, Ordering::Relaxed);
@@ -252,6 +258,7 @@ impl Muxer {
 pub struct FlvOutput {
     shared: Arc<Shared>,
     _links: Vec<ConsumerLink>,
+    video: Option<std::sync::Weak<Producer>>,
 }
 
 impl FlvOutput {
@@ -308,7 +315,15 @@ impl FlvOutput {
         Ok(Arc::new(Self {
             shared,
             _links: links,
+            video: video.map(Arc::downgrade),
         }))
+    }
+
+    /// Asks the video's source (or bridge) for a keyframe, for a viewer that needs one to start.
+    pub fn request_keyframe(&self) {
+        if let Some(v) = self.video.as_ref().and_then(std::sync::Weak::upgrade) {
+            v.request_keyframe();
+        }
     }
 
     /// Bytes queued for all viewers and not yet written, and messages dropped for slow viewers.
@@ -355,6 +370,7 @@ impl FlvOutput {
             tx,
             queued: queued.clone(),
             waiting_keyframe: waiting,
+            fresh: waiting,
         });
         drop(st);
         ViewerFeed {

@@ -32,13 +32,22 @@ impl SharedOutput for RtmpOut {
 
 /// The stream's shared RTMP output, made on first demand.
 pub fn rtmp_output(media: &StreamMedia) -> anyhow::Result<Arc<RtmpOut>> {
-    media.shared_output("flv", |m| {
+    flv_output(media, false)
+}
+
+/// The stream's shared FLV feed; `in_order` asks for video without B-frames (for players that
+/// ignore composition times, as the WCS SDK's MSE player does), which is a second feed from the
+/// shared re-encode only when the source has reordered frames.
+pub fn flv_output(media: &StreamMedia, in_order: bool) -> anyhow::Result<Arc<RtmpOut>> {
+    let in_order = in_order && media.video().is_some_and(|v| v.has_reordering());
+    let key = if in_order { "flv-in-order" } else { "flv" };
+    media.shared_output(key, |m| {
         let mut bridges = Vec::new();
         let mut track = |codec: Codec| -> anyhow::Result<Option<_>> {
             if m.track(codec.is_video()).is_none() {
                 return Ok(None);
             }
-            let (p, b) = m.track_in(codec, false)?;
+            let (p, b) = m.track_in(codec, in_order)?;
             bridges.extend(b);
             Ok(Some(p))
         };
