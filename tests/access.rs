@@ -17,29 +17,11 @@ async fn request(
     auth: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(a) = auth {
+        headers.push(("Authorization", a));
+    }
+    common::http_with(addr, "POST", path, &headers, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,19 +104,7 @@ async fn mint(addr: std::net::SocketAddr, body: Value) -> String {
 }
 
 async fn join(c: &mut WcsConnection, op: &str, room: &str) -> Value {
-    c.send(
-        "sendData",
-        json!({"operationId": op, "payload": {"command": "join", "options": {"name": room}}}),
-    )
-    .await
-    .unwrap();
-    let f = c
-        .wait(T, |f| {
-            f["message"] == "DataStatusEvent" && f["data"][0]["operationId"] == op
-        })
-        .await
-        .unwrap();
-    f["data"][0].clone()
+    common::room_command(c, op, "join", json!({"name": room})).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -355,20 +355,13 @@ async fn rtmp_and_whip_clients_are_refused_by_the_same_hooks() {
 }
 
 async fn whip(addr: std::net::SocketAddr, name: &str, sdp: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST /whip/{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, text)
+    let path = format!("/whip/{name}");
+    common::http_with(
+        addr,
+        "POST",
+        &path,
+        &[("Content-Type", "application/sdp")],
+        sdp,
+    )
+    .await
 }

@@ -23,19 +23,7 @@ async fn member(url: &str, login: &str) -> WcsConnection {
 }
 
 async fn command(c: &mut WcsConnection, op: &str, command: &str, options: Value) -> Value {
-    c.send(
-        "sendData",
-        json!({"operationId": op, "payload": {"command": command, "options": options}}),
-    )
-    .await
-    .unwrap();
-    let f = c
-        .wait(T, |f| {
-            f["message"] == "DataStatusEvent" && f["data"][0]["operationId"] == op
-        })
-        .await
-        .unwrap();
-    f["data"][0].clone()
+    common::room_command(c, op, command, options).await
 }
 
 async fn room_event(c: &mut WcsConnection, name: &str) -> Value {

@@ -140,10 +140,10 @@ struct Writer {
     present: HashMap<(String, String, String), String>,
     /// Connection → login.
     logins: HashMap<String, String>,
-    /// Media session → (stream name, call).
-    streams: HashMap<String, (String, Option<String>)>,
-    /// Media session → (file, started).
-    recording: HashMap<String, (String, i64)>,
+    /// Media session → the call its stream belongs to.
+    streams: HashMap<String, Option<String>>,
+    /// Media session → (when its recording started, the call it belongs to).
+    recording: HashMap<String, (i64, Option<String>)>,
 }
 
 impl Writer {
@@ -331,8 +331,7 @@ impl Writer {
                     .get(&info.session_id)
                     .cloned()
                     .unwrap_or_default();
-                self.streams
-                    .insert(msid.clone(), (info.name.clone(), call.clone()));
+                self.streams.insert(msid.clone(), call.clone());
                 s.exec(
                     "INSERT INTO streams (media_session_id, name, published, app_key, session_id, login, provider, call_id, started_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -364,11 +363,11 @@ impl Writer {
                 ..
             } => self.ended(s, msid, Some(info), at).await?,
             EngineEvent::RecordingStarted {
-                media_session_id,
-                file_name,
-                ..
+                media_session_id, ..
             } => {
-                self.recording.insert(media_session_id, (file_name, at));
+                // The call is taken now: the stream may end before its recording is finalised.
+                let call = self.streams.get(&media_session_id).cloned().flatten();
+                self.recording.insert(media_session_id, (at, call));
             }
             EngineEvent::RecordingStopped {
                 media_session_id,
@@ -376,18 +375,13 @@ impl Writer {
                 name,
                 ..
             } => {
-                let started = self
+                let (started, call) = self
                     .recording
                     .remove(&media_session_id)
-                    .map(|(_, t)| t)
-                    .unwrap_or(at);
-                let call = match self.streams.get(&media_session_id) {
-                    Some((_, c)) => c.clone(),
-                    None => self.call_of(&name, &Value::Null),
-                };
-                if self.ended_streams_keep(&media_session_id) {
-                    self.streams.remove(&media_session_id);
-                }
+                    .unwrap_or((at, None));
+                let call = call
+                    .or_else(|| self.streams.get(&media_session_id).cloned().flatten())
+                    .or_else(|| self.call_of(&name, &Value::Null));
                 s.exec(
                     "INSERT INTO recordings (id, call_id, stream_name, file_name, started_at, duration_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -407,11 +401,6 @@ impl Writer {
         Ok(())
     }
 
-    /// Whether a stream's entry is only kept for its recording (the stream itself has ended).
-    fn ended_streams_keep(&self, msid: &str) -> bool {
-        self.streams.get(msid).is_some_and(|(n, _)| n.is_empty())
-    }
-
     async fn ended(
         &mut self,
         s: &Store,
@@ -419,15 +408,7 @@ impl Writer {
         info: Option<String>,
         at: i64,
     ) -> Result<(), sqlx::Error> {
-        // A stream still being recorded keeps its call for the recording's row; its name is
-        // cleared to say it has ended.
-        if self.recording.contains_key(&msid) {
-            if let Some(e) = self.streams.get_mut(&msid) {
-                e.0.clear();
-            }
-        } else {
-            self.streams.remove(&msid);
-        }
+        self.streams.remove(&msid);
         s.exec(
             "UPDATE streams SET ended_at = $1, end_info = $2 WHERE media_session_id = $3 AND ended_at IS NULL",
             vec![Bind::Int(at), Bind::MaybeText(info), Bind::Text(msid)],

@@ -64,6 +64,19 @@ fn get_os(r: &AnyRow, c: &str) -> Option<String> {
     r.try_get::<Option<String>, _>(c).ok().flatten()
 }
 
+/// `sql` with its placeholders bound, in order.
+fn bound<'q>(
+    sql: &'q str,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    binds.into_iter().fold(sqlx::query(sql), |q, b| match b {
+        Bind::Text(s) => q.bind(s),
+        Bind::Int(i) => q.bind(i),
+        Bind::MaybeText(s) => q.bind(s),
+        Bind::MaybeInt(i) => q.bind(i),
+    })
+}
+
 /// What `calls/find_all` selects.
 #[derive(Debug, Clone, Default)]
 pub struct CallFilter {
@@ -102,29 +115,11 @@ impl Store {
 
     /// Runs one statement.
     pub async fn exec(&self, sql: &str, binds: Vec<Bind>) -> Result<u64, sqlx::Error> {
-        let mut q = sqlx::query(sql);
-        for b in binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-                Bind::MaybeText(s) => q.bind(s),
-                Bind::MaybeInt(i) => q.bind(i),
-            };
-        }
-        Ok(q.execute(&self.pool).await?.rows_affected())
+        Ok(bound(sql, binds).execute(&self.pool).await?.rows_affected())
     }
 
     async fn rows(&self, sql: &str, binds: Vec<Bind>) -> Result<Vec<AnyRow>, sqlx::Error> {
-        let mut q = sqlx::query(sql);
-        for b in binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-                Bind::MaybeText(s) => q.bind(s),
-                Bind::MaybeInt(i) => q.bind(i),
-            };
-        }
-        q.fetch_all(&self.pool).await
+        bound(sql, binds).fetch_all(&self.pool).await
     }
 
     /// Closes what a previous run left open (a crash, a kill): calls end at their last known

@@ -50,10 +50,7 @@ fn body_of(hooks: &Hooks, req: &AdmissionRequest) -> Value {
         "login": req.login,
         "custom": req.custom,
         "sdp": req.sdp,
-        "createDate": std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        "createDate": crate::history::now_ms(),
     })
 }
 

@@ -63,12 +63,34 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     http(addr, "GET", path, "").await.1
 }
 
-/// A minimal HTTP/1.1 request; returns (status, body).
+/// A minimal HTTP/1.1 request with a JSON body; returns (status, body).
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(
+        addr,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    )
+    .await
+}
+
+/// A minimal HTTP/1.1 request with these headers; returns (status, body).
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.expect("write");
@@ -233,3 +255,25 @@ a=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/4800
 m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n\
 a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n\
 a=setup:actpass\r\na=mid:1\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n";
+
+/// Sends a room command (`sendData {command, options}`) and returns its `DataStatusEvent`.
+pub async fn room_command(
+    c: &mut streamgate::client::WcsConnection,
+    op: &str,
+    command: &str,
+    options: serde_json::Value,
+) -> serde_json::Value {
+    c.send(
+        "sendData",
+        serde_json::json!({"operationId": op, "payload": {"command": command, "options": options}}),
+    )
+    .await
+    .unwrap();
+    let f = c
+        .wait(Duration::from_secs(15), |f| {
+            f["message"] == "DataStatusEvent" && f["data"][0]["operationId"] == op
+        })
+        .await
+        .unwrap();
+    f["data"][0].clone()
+}
