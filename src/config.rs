@@ -88,6 +88,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// The call history's database.
     pub history: crate::history::HistoryConfig,
+    /// HLS and LL-HLS.
+    pub hls: crate::protocols::hls::HlsConfig,
 }
 
 /// Recording settings.
@@ -268,6 +270,7 @@ impl Default for Config {
             hooks: Default::default(),
             auth: Default::default(),
             history: Default::default(),
+            hls: Default::default(),
         }
     }
 }
@@ -414,6 +417,7 @@ impl Config {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.hls.validate().map_err(ConfigError::Invalid)?;
         if self.ice.port_min == 0 || self.ice.port_min > self.ice.port_max {
             return Err(ConfigError::Invalid(format!(
                 "ice.port_min ({}) must be non-zero and not above ice.port_max ({})",

@@ -80,6 +80,9 @@ struct ServeArgs {
     /// RTSP address [default: 0.0.0.0:8554].
     #[arg(long, env = "STREAMGATE_RTSP")]
     rtsp: Option<SocketAddr>,
+    /// HLS listener, WCS's HLS port: /NAME/NAME.m3u8 [default: 0.0.0.0:8082].
+    #[arg(long, env = "STREAMGATE_HLS")]
+    hls: Option<SocketAddr>,
     /// Data directory (recordings, media files, history) [default: ./data].
     #[arg(long, env = "STREAMGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -134,6 +137,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.rtmp {
             c.rtmp = v;
+        }
+        if let Some(v) = self.hls {
+            c.hls.listen = Some(v);
         }
         if let Some(v) = self.rtsp {
             c.rtsp = v;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub tokens: Arc<crate::auth::Tokens>,
     /// The call history (none when disabled, and in states made without [`start`]).
     pub history: Option<Arc<crate::history::History>>,
+    /// HLS renditions and players.
+    pub hls: Arc<crate::protocols::hls::Hls>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             Arc::new(crate::hooks::admission::HookAdmission(hooks.clone())),
         ])));
         Self {
+            hls: crate::protocols::hls::Hls::new(engine.clone()),
             hooks,
             tokens,
             history: None,
@@ -77,6 +80,8 @@ pub struct App {
     pub http_addr: SocketAddr,
     /// Where the RTMP listener is bound.
     pub rtmp_addr: SocketAddr,
+    /// Where the HLS listener is bound, when there is one.
+    pub hls_addr: Option<SocketAddr>,
     state: AppState,
     stop_tx: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -105,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/websocket", get(ws_upgrade))
         .merge(rest)
         .merge(crate::webrtc::whip::router().layer(whip_cors()))
+        .merge(crate::protocols::hls::http::router())
         .merge(crate::web::router())
         .with_state(state)
 }
@@ -221,6 +227,15 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding RTMP listener on {}", config.rtmp))?;
     let rtmp_addr = rtmp_listener.local_addr()?;
+    let hls_listener = match config.hls.listen.filter(|_| config.hls.enabled) {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding HLS listener on {addr}"))?,
+        ),
+        None => None,
+    };
+    let hls_addr = hls_listener.as_ref().and_then(|l| l.local_addr().ok());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(config, format!("streamgate@{http_addr}"), stop_rx);
     let (history, data_dir) = (
@@ -242,6 +257,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     }
     let server = tokio::spawn(serve_http(listener, router(state.clone()), state.clone()));
     tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
+    if let Some(l) = hls_listener {
+        let app = crate::protocols::hls::http::listener_router().with_state(state.clone());
+        tokio::spawn(serve_http(l, app, state.clone()));
+    }
+    state.hls.spawn(state.shutdown.clone());
     // Subscribers of the engine's events: recordings asked for at publish, the rooms' recording
     // notices, periodic snapshots, and MCU rooms.
     crate::ops::service::auto_record(&state.engine);
@@ -255,10 +275,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         state.engine.clone(),
         state.shutdown.clone(),
     ));
-    tracing::info!(%http_addr, %rtmp_addr, "streamgate listening");
+    tracing::info!(%http_addr, %rtmp_addr, hls_addr = ?hls_addr, "streamgate listening");
     Ok(App {
         http_addr,
         rtmp_addr,
+        hls_addr,
         state,
         stop_tx,
         server,

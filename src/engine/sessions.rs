@@ -60,6 +60,7 @@ impl Engine {
                         && entry.resume_token == req.resume_token =>
                 {
                     entry.publisher = req.media_session_id.clone();
+                    entry.media.next_generation();
                     tracing::info!(stream = %crate::redact::Escaped(&req.name), viewers = entry.viewers.len(), "publisher resumed its stream");
                     entry.media.clone()
                 }

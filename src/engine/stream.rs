@@ -35,6 +35,9 @@ pub struct StreamMedia {
     may_reorder: bool,
     limits: ProducerLimits,
     pipelines: pipeline::PipelineCounter,
+    /// Counts publishers that took the stream over (a resume after a drop): outputs that must mark
+    /// such a change (HLS discontinuities) compare it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl StreamMedia {
@@ -58,7 +61,19 @@ impl StreamMedia {
             may_reorder,
             limits,
             pipelines,
+            generation: Default::default(),
         })
+    }
+
+    /// How many times a publisher came back and took the stream over (see [`Self::generation`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A publisher took the stream over.
+    pub(super) fn next_generation(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The stream's name.

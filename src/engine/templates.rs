@@ -137,6 +137,49 @@ pub fn record_writer(extension: &str) -> anyhow::Result<gst::Bin> {
     Ok(bin)
 }
 
+/// The HLS packagers' containers, each with its muxer fragment `pipelines/hls/{name}.gst`.
+pub const HLS_CONTAINERS: [&str; 2] = ["fmp4", "ts"];
+
+/// A bin that readies an encoded track of `codec` (H.264 or AAC) for an HLS muxer: the
+/// recording's fragment for fMP4 (`pipelines/record/`), `pipelines/hls/ts-h264.gst` for H.264 in
+/// MPEG-TS (byte-stream, parameter sets before every keyframe).
+pub fn hls_track(container: &str, codec: Codec) -> anyhow::Result<gst::Bin> {
+    if container == "ts" && codec == Codec::H264 {
+        let text = include_str!("../../pipelines/hls/ts-h264.gst");
+        return gst::parse::bin_from_description(text.trim(), true)
+            .context("pipelines/hls/ts-h264.gst");
+    }
+    record_track(codec)
+}
+
+/// An HLS packager's muxer (`mux`, its pads requested by the caller) into the app sink `sink`.
+/// `container` is one of [`HLS_CONTAINERS`].
+pub fn hls_muxer(container: &str) -> anyhow::Result<gst::Bin> {
+    let text = match container {
+        "fmp4" => include_str!("../../pipelines/hls/fmp4.gst"),
+        "ts" => include_str!("../../pipelines/hls/ts.gst"),
+        other => anyhow::bail!("no HLS muxer for {other:?}"),
+    };
+    let bin = gst::parse::bin_from_description(text.trim(), false)
+        .with_context(|| format!("pipelines/hls/{container}.gst"))?;
+    for name in ["mux", "sink"] {
+        anyhow::ensure!(
+            bin.by_name(name).is_some(),
+            "pipelines/hls/{container}.gst: no element named {name:?}"
+        );
+    }
+    Ok(bin)
+}
+
+/// Registers the GStreamer elements built into the binary (`isofmp4mux` from gst-plugins-rs,
+/// which Debian's GStreamer 1.22 lacks). Safe to call more than once.
+pub fn register_builtin_plugins() -> anyhow::Result<()> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| gstisobmff::plugin_register_static().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| anyhow::anyhow!("registering the built-in isobmff plugin: {e}"))
+}
+
 /// A bin that encodes one raw video frame to an image (ghost pads `sink` and `src`). `format` is
 /// one of [`IMAGE_FORMATS`].
 pub fn image_encoder(format: &str) -> anyhow::Result<gst::Bin> {
@@ -205,6 +248,7 @@ pub fn mixer_fragment(name: &str) -> anyhow::Result<gst::Bin> {
 
 /// Builds every fragment and preset once; the first failure explains what is wrong.
 pub fn validate() -> anyhow::Result<()> {
+    register_builtin_plugins()?;
     for codec in [Codec::H264, Codec::Vp8, Codec::Opus, Codec::Aac] {
         decoder(codec)?;
         encoder(codec)?;
@@ -216,6 +260,10 @@ pub fn validate() -> anyhow::Result<()> {
     }
     for format in IMAGE_FORMATS {
         image_encoder(format)?;
+    }
+    for container in HLS_CONTAINERS {
+        hls_muxer(container)?;
+        hls_track(container, Codec::H264)?;
     }
     for (name, _) in MIXER_FRAGMENTS {
         mixer_fragment(name)?;

@@ -2,6 +2,7 @@
 //! over the wire. They speak to the engine only through its seam (publish, play, shared outputs,
 //! jobs, events), so adding one is one folder plus a line where listeners and routers are composed.
 
+pub mod hls;
 pub mod mse;
 pub mod rtmp;
 pub mod webrtc;

@@ -25,6 +25,10 @@ pub fn config() -> Config {
         http: "127.0.0.1:0".parse().unwrap(),
         rtmp: "127.0.0.1:0".parse().unwrap(),
         rtsp: "127.0.0.1:0".parse().unwrap(),
+        hls: streamgate::protocols::hls::HlsConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        },
         ..Config::default()
     };
     c.ice.addresses = vec!["127.0.0.1".parse().unwrap()];

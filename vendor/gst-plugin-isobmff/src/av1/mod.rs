@@ -1,0 +1,2 @@
+pub(crate) mod obu;
+pub(crate) mod util;
