@@ -50,6 +50,7 @@ fn open_fds() -> usize {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let c = state.engine.counts();
+    let (hls_renditions, hls_players, hls_bytes) = state.hls.counts();
     let text = format!(
         "# HELP streamgate_streams Streams being published.\n# TYPE streamgate_streams gauge\nstreamgate_streams {}\n\
 # HELP streamgate_media_sessions Publishers and viewers.\n# TYPE streamgate_media_sessions gauge\nstreamgate_media_sessions {}\n\
@@ -60,6 +61,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 # HELP streamgate_output_dropped_messages Messages skipped for viewers that fell behind.\n# TYPE streamgate_output_dropped_messages counter\nstreamgate_output_dropped_messages {}\n\
 # HELP streamgate_jobs Jobs the server runs (pulls, WHIP/WHEP resources, recordings).\n# TYPE streamgate_jobs gauge\nstreamgate_jobs {}\n\
 # HELP streamgate_signaling_sessions Signaling connections past the handshake.\n# TYPE streamgate_signaling_sessions gauge\nstreamgate_signaling_sessions {}\n\
+# HELP streamgate_hls_renditions HLS renditions being packaged (a stream in one container).\n# TYPE streamgate_hls_renditions gauge\nstreamgate_hls_renditions {}\n\
+# HELP streamgate_hls_players HLS players (by token, or else by address) seen within the idle timeout.\n# TYPE streamgate_hls_players gauge\nstreamgate_hls_players {}\n\
+# HELP streamgate_hls_bytes Bytes of segments, parts and init sections held in memory.\n# TYPE streamgate_hls_bytes gauge\nstreamgate_hls_bytes {}\n\
 # HELP process_threads Threads of the server process.\n# TYPE process_threads gauge\nprocess_threads {}\n\
 # HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
 # HELP process_open_fds Open file descriptors (sockets, pipes, files).\n# TYPE process_open_fds gauge\nprocess_open_fds {}\n",
@@ -72,6 +76,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         c.output_dropped_messages,
         c.jobs,
         state.sessions.len(),
+        hls_renditions,
+        hls_players,
+        hls_bytes,
         proc_status("Threads:"),
         proc_status("VmRSS:") * 1024,
         open_fds(),

@@ -145,6 +145,7 @@ async fn serve(
             return error(e);
         }
     };
+    let _busy = channel.busy();
     // Every URI a playlist names carries the player's token on.
     let token_query = token
         .map(|t| format!("token={}", urlencode(t)))

@@ -129,6 +129,20 @@ pub struct Channel {
     /// The packager feeding it, and the stream it packages.
     source: Mutex<Option<(Weak<StreamMedia>, Arc<Packager>)>>,
     last_used: Mutex<Instant>,
+    /// Requests being answered now (a blocking reload may wait for seconds): never idle then.
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+/// Marks a request in progress on a channel (see [`Channel::busy`]).
+pub struct Busy<'a>(&'a Channel);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,6 +166,7 @@ impl Channel {
             changed: watch::Sender::new(0),
             source: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
+            busy: Default::default(),
         })
     }
 
@@ -200,11 +215,20 @@ impl Channel {
         }
     }
 
+    /// Marks a request in progress until the guard drops.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Busy(self)
+    }
+
     fn touch(&self) {
         *lock(&self.last_used) = Instant::now();
     }
 
     fn idle_for(&self) -> Duration {
+        if self.busy.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         lock(&self.last_used).elapsed()
     }
 }

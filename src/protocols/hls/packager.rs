@@ -46,6 +46,8 @@ struct State {
     replaying: bool,
     /// Running time of the last keyframe that started a TS segment.
     segment_start: Option<gst::ClockTime>,
+    /// The last video decode time seen.
+    last_dts: Option<gst::ClockTime>,
     /// The runtime the muxer's bus watch runs on (muxers are made on streaming threads).
     rt: tokio::runtime::Handle,
 }
@@ -88,6 +90,7 @@ impl Packager {
             generation: media.generation(),
             replaying: false,
             segment_start: None,
+            last_dts: None,
             rt: tokio::runtime::Handle::try_current()?,
         }));
         let mut links = Vec::new();
@@ -128,6 +131,20 @@ fn on_video(state: &Arc<Mutex<State>>, caps: Option<&gst::Caps>, buffer: &gst::B
     }
     let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
     let Some(pts) = buffer.pts() else { return };
+    // The muxer needs decode times. A stream's first frames may have none (decode time before
+    // the ingest's start, with B-frames): the muxer never starts on such a frame, and later ones
+    // take the last decode time seen.
+    let mut fixed = None;
+    match (buffer.dts(), st.last_dts) {
+        (Some(d), _) => st.last_dts = Some(d),
+        (None, Some(d)) if st.mux.is_some() => {
+            let mut b = buffer.copy();
+            b.make_mut().set_dts(d);
+            fixed = Some(b);
+        }
+        (None, _) => return,
+    }
+    let buffer = fixed.as_ref().unwrap_or(buffer);
     if keyframe {
         let generation = st.media.upgrade().map(|m| m.generation()).unwrap_or(0);
         if st.mux.is_none() || generation != st.generation {
@@ -304,6 +321,7 @@ fn build_mux(state: &Arc<Mutex<State>>, st: &State, start: gst::ClockTime) -> an
         }
     });
     pipeline.set_state(gst::State::Playing)?;
+    tracing::debug!(stream = %crate::redact::Escaped(&channel.name), container, "HLS muxer started");
     let mut inputs = inputs.into_iter();
     Ok(Mux {
         _guard: guard,
