@@ -95,12 +95,13 @@ export async function startServer({ extraArgs = [], external = true } = {}) {
   const bin = STREAMGATE_BIN;
   assert.ok(fs.existsSync(bin), `streamgate binary not found at ${bin}: build it (cargo build), set STREAMGATE_BIN, or set STREAMGATE_WS/STREAMGATE_HTTP to a running server`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'streamgate-e2e-'));
-  const [httpPort, rtmpPort, rtspPort] = [await freePort(), await freePort(), await freePort()];
+  const [httpPort, rtmpPort, rtspPort, hlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const args = [
     'serve',
     '--http', `127.0.0.1:${httpPort}`,
     '--rtmp', `127.0.0.1:${rtmpPort}`,
     '--rtsp', `127.0.0.1:${rtspPort}`,
+    '--hls', `127.0.0.1:${hlsPort}`,
     '--ice-address', '127.0.0.1',
     '--data-dir', dataDir,
     ...extraArgs,
