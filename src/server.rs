@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rest)
         .merge(crate::webrtc::whip::router().layer(whip_cors()))
         .merge(crate::protocols::hls::http::router())
+        .merge(crate::protocols::mse::fmp4::router())
         .merge(crate::web::router())
         .with_state(state)
 }

@@ -42,6 +42,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/sdk/streamgate.js"),
     ),
     (
+        "sdk/fallback.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/sdk/fallback.js"),
+    ),
+    (
         "sdk/streamgate.d.ts",
         "text/plain; charset=utf-8",
         include_str!("../web/sdk/streamgate.d.ts"),

@@ -310,7 +310,7 @@ describe('streamgate Web SDK', () => {
   });
 
   test('the server serves the pages and the SDK', async (t) => {
-    const files = { '/': 'index.html', '/publish.html': 'publish.html', '/play.html': 'play.html', '/sdk/streamgate.js': 'sdk/streamgate.js', '/sdk/streamgate.d.ts': 'sdk/streamgate.d.ts' };
+    const files = { '/': 'index.html', '/publish.html': 'publish.html', '/play.html': 'play.html', '/sdk/streamgate.js': 'sdk/streamgate.js', '/sdk/streamgate.d.ts': 'sdk/streamgate.d.ts', '/sdk/fallback.js': 'sdk/fallback.js' };
     for (const [route, file] of Object.entries(files)) {
       const res = await fetch(`${env.server.http}${route}`, { signal: AbortSignal.timeout(5000) });
       const body = await res.text();

@@ -141,6 +141,45 @@ export interface PlayOptions {
   custom?: Record<string, any>;
   /** How long to wait for PLAYING. Default 20000. */
   timeoutMs?: number;
+  /**
+   * How to play: WebRTC (the default; resolves with a {@link Stream}), MSE (fMP4 over a WebSocket), LL-HLS (hls.js
+   * when the page loaded it, else the browser's own HLS), or `auto`: the fallback ladder (WebRTC over UDP, WebRTC
+   * through TURN when `rtcConfiguration` names one, MSE, LL-HLS), resolving with the first rung that shows a picture.
+   * All but `webrtc` resolve with a {@link Playback}.
+   */
+  via?: 'webrtc' | 'mse' | 'hls' | 'auto';
+  /** The rungs `auto` tries, in order. Default ['webrtc', 'turn', 'mse', 'hls']. */
+  ladder?: Array<'webrtc' | 'turn' | 'mse' | 'hls'>;
+  /** How long `auto` gives a rung to show a picture, in ms. Default 8000. */
+  rungTimeoutMs?: number;
+  /** Told of every step of the ladder. */
+  onRung?: (rung: { via: string; status: 'trying' | 'playing' | 'failed'; info: string }) => void;
+  /** A signed token for MSE and HLS. Default: the session's `custom.token`. */
+  token?: string;
+  /** Overrides the session's RTCConfiguration for this stream. */
+  rtcConfiguration?: RTCConfiguration;
+  /** hls.js, when it is not `window.Hls`. */
+  Hls?: any;
+}
+
+/** What plays a stream over MSE or HLS, or the rung of the ladder that won (`via: 'auto'`). */
+export declare class Playback extends EventTarget {
+  /** 'mse', 'hls', or the WebRTC rung that won ('webrtc', 'turn'). */
+  readonly via: string;
+  /** The element showing the stream. */
+  readonly element: HTMLVideoElement;
+  /** The WebRTC stream, when a WebRTC rung won; else null. */
+  readonly stream: Stream | null;
+  /** 'PENDING', 'PLAYING', 'STOPPED' or 'FAILED'. */
+  readonly status: string;
+  /** Why it stopped or failed, or ''. */
+  readonly info: string;
+  /** The ladder's rungs that failed before this one, with their reasons. */
+  readonly tried: string[];
+  /** Stops playing and releases the socket, player or stream. */
+  stop(): Promise<void>;
+  /** Calls `fn` with each `status` event ({status, info}). */
+  on(event: 'status', fn: (e: Event & { status: string; info: string }) => void): this;
 }
 
 /** Options of {@link Room.publish}: those of a session's publish, with the name made by the room. */
@@ -299,7 +338,9 @@ export declare class Session extends Emitter<SessionEvents> {
    * Plays a stream; resolves once it is PLAYING, with the media attached to `element` when given. Rejects with
    * "Stream not found" when nothing is published under that name.
    */
-  play(options: PlayOptions): Promise<Stream>;
+  play(options: PlayOptions & { via?: 'webrtc' }): Promise<Stream>;
+  play(options: PlayOptions & { via: 'mse' | 'hls' | 'auto' }): Promise<Playback>;
+  play(name: string, options?: Omit<PlayOptions, 'name'>): Promise<Stream | Playback>;
   /** Joins a room with this session's login; resolves once the server sent the room's state. */
   joinRoom(name: string, options?: { record?: boolean }): Promise<Room>;
   /** Sends data to the server's application; resolves when ACCEPTED, rejects with its info when FAILED. */

@@ -7,6 +7,10 @@
 //
 // Everything is scoped to the objects connect() returns: there is no global state, and several sessions may coexist.
 
+import { playHls, playLadder, playMse } from './fallback.js';
+
+export { Playback } from './fallback.js';
+
 /** Version of this SDK, sent to the server as `clientVersion` is the WCS protocol version instead ("2.0"). */
 export const VERSION = '1.0.0';
 
@@ -110,6 +114,17 @@ export const StreamStatus = Object.freeze({
  *   milliseconds; then the stream ends STOPPED. Default false: the stream ends at once.
  * @property {Record<string, any>} [custom] The `custom` object of the playStream message.
  * @property {number} [timeoutMs] How long to wait for PLAYING. Default 20000.
+ * @property {'webrtc' | 'mse' | 'hls' | 'auto'} [via] How to play: WebRTC (the default; resolves with a
+ *   {@link Stream}), MSE (fMP4 over a WebSocket), LL-HLS (hls.js when the page loaded it, else the browser's own
+ *   HLS), or `auto`: the fallback ladder (WebRTC over UDP, WebRTC through TURN when `rtcConfiguration` names one, MSE,
+ *   LL-HLS), which resolves with the first that shows a picture. The three others resolve with a `Playback`
+ *   (`via`, `element`, `status`, `stop()`, and `stream` when a WebRTC rung won).
+ * @property {string[]} [ladder] The rungs `auto` tries, in order. Default ['webrtc', 'turn', 'mse', 'hls'].
+ * @property {number} [rungTimeoutMs] How long `auto` gives a rung to show a picture. Default 8000.
+ * @property {(rung: {via: string, status: 'trying'|'playing'|'failed', info: string}) => void} [onRung] Told of
+ *   every step of the ladder.
+ * @property {string} [token] A signed token for MSE and HLS (default: the session's `custom.token`).
+ * @property {RTCConfiguration} [rtcConfiguration] Overrides the session's for this stream.
  */
 
 /**
@@ -494,8 +509,19 @@ export class Session extends Emitter {
    * @param {PlayOptions} options
    * @returns {Promise<Stream>}
    */
-  play(options) {
-    return this.#play(options, {});
+  play(options, more) {
+    if (typeof options === 'string') options = { ...(more || {}), name: options };
+    const via = options?.via || 'webrtc';
+    if (via === 'webrtc') return this.#play(options, {});
+    if (!options.name) return Promise.reject(new TypeError('play needs a name'));
+    const opts = { ...options, token: options.token ?? this.#options.custom?.token };
+    if (via === 'mse') return playMse(this.#url, opts.name, opts);
+    if (via === 'hls') return playHls(this.#url, opts.name, opts);
+    if (via === 'auto') {
+      const webrtc = (extra) => this.#play({ ...options, ...extra, via: 'webrtc' }, {});
+      return playLadder(this.#url, opts, webrtc, this.#link.rtcConfiguration());
+    }
+    return Promise.reject(new TypeError(`unknown via ${via}`));
   }
 
   /**
@@ -1272,7 +1298,7 @@ export class Stream extends Emitter {
 
   async #negotiate() {
     const link = this.#link;
-    const pc = new RTCPeerConnection(link.rtcConfiguration());
+    const pc = new RTCPeerConnection({ ...link.rtcConfiguration(), ...(this.#opts.rtcConfiguration || {}) });
     const msid = uuid();
     this.#closePc();
     this.#pc = pc;

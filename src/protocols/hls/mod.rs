@@ -176,6 +176,11 @@ impl Channel {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    /// Changes of the timeline, for a reader that follows it.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     /// The timeline, locked (never held across an await).
     pub fn timeline(&self) -> MutexGuard<'_, Timeline> {
         lock(&self.timeline)
@@ -348,6 +353,19 @@ impl Hls {
             channel.feed_from(&m, container);
         }
         Ok(channel)
+    }
+
+    /// The fMP4 rendition of a stream a viewer was admitted to elsewhere (an MSE player), fed from
+    /// `media`.
+    pub fn rendition_of(&self, name: &str, media: &Arc<StreamMedia>) -> Arc<Channel> {
+        let container = Container::Fmp4;
+        let channel = lock(&self.channels)
+            .entry((name.to_owned(), container))
+            .or_insert_with(|| Channel::new(name, container, self.shape(container)))
+            .clone();
+        channel.touch();
+        channel.feed_from(media, container);
+        channel
     }
 
     /// Admits a new player; returns its stream's media.

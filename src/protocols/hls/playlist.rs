@@ -242,6 +242,35 @@ impl Timeline {
         }
     }
 
+    /// Where a live player starts: the first part of the newest segment (it starts at a keyframe).
+    pub fn live_point(&self) -> Option<(u64, usize)> {
+        match &self.open {
+            Some(o) if !o.parts.is_empty() => Some((o.msn, 0)),
+            _ => self.segments.back().map(|s| (s.msn, 0)),
+        }
+    }
+
+    /// The parts from (msn, index) on, each with its segment number, index and init section; `None`
+    /// when that point has left the window (a reader that fell behind starts again at
+    /// [`Self::live_point`]).
+    pub fn parts_since(&self, msn: u64, index: usize) -> Option<Vec<(u64, usize, u64, Bytes)>> {
+        let first = self.segments.front().or(self.open.as_ref())?.msn;
+        if msn < first {
+            return None;
+        }
+        let mut out = Vec::new();
+        for s in self.segments.iter().chain(self.open.as_ref()) {
+            if s.msn < msn {
+                continue;
+            }
+            let from = if s.msn == msn { index } else { 0 };
+            for (i, p) in s.parts.iter().enumerate().skip(from) {
+                out.push((s.msn, i, s.init, p.data.clone()));
+            }
+        }
+        Some(out)
+    }
+
     /// Whether a part that does not exist yet may still come: at most a few parts ahead.
     pub fn part_may_come(&self, msn: u64, index: usize) -> bool {
         let (m, i) = self.next_part();
@@ -606,6 +635,20 @@ mod tests {
         t.close();
         let text = t.render(false, &names(), "");
         assert!(text.contains("#EXT-X-TARGETDURATION:5\n"), "{text}");
+    }
+
+    #[test]
+    fn a_reader_follows_parts_and_restarts_when_it_falls_behind() {
+        let mut t = Timeline::new(shape());
+        t.set_init(Bytes::from_static(b"a"));
+        fill(&mut t, 2);
+        t.push_part(part(500, true), true, None);
+        assert_eq!(t.live_point(), Some((2, 0)));
+        let got = t.parts_since(1, 2).unwrap();
+        let at: Vec<(u64, usize)> = got.iter().map(|p| (p.0, p.1)).collect();
+        assert_eq!(at, vec![(1, 2), (1, 3), (2, 0)]);
+        fill(&mut t, 5);
+        assert!(t.parts_since(1, 2).is_none());
     }
 
     #[test]

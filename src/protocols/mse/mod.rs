@@ -5,6 +5,7 @@
 //! one made once per stream for RTMP viewers (with the shared H.264 and AAC bridges), so an MSE
 //! viewer costs a socket and a bounded queue.
 
+pub mod fmp4;
 pub mod frames;
 
 use crate::engine::{Engine, EngineError, MediaRequest, Output, PlayHandle};
