@@ -94,12 +94,24 @@ function startFfmpeg(url) {
   return { log, stop: () => { reap(); process.removeListener('exit', reap); } };
 }
 
-/** Drops every UDP packet in this network namespace until the returned function is called. */
-function dropUdp() {
+/**
+ * Drops UDP in this network namespace until the returned function is called: every packet, or with `newOnly` every
+ * packet from and to a UDP port not bound yet, so media already flowing between sockets open now goes on and any
+ * newcomer gets no UDP at all.
+ */
+function dropUdp({ newOnly = false } = {}) {
   const nft = (...args) => execFileSync('nft', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   nft('add', 'table', 'inet', 'sgtest');
   nft('add', 'chain', 'inet', 'sgtest', 'out', '{ type filter hook output priority 0 ; }');
-  nft('add', 'rule', 'inet', 'sgtest', 'out', 'meta', 'l4proto', 'udp', 'drop');
+  if (newOnly) {
+    const ports = [...new Set(execFileSync('ss', ['-uanH'], { encoding: 'utf8' }).split('\n')
+      .map((l) => l.trim().split(/\s+/)[3]).filter(Boolean).map((a) => a.slice(a.lastIndexOf(':') + 1)).filter((p) => /^\d+$/.test(p)))];
+    assert.ok(ports.length > 0, 'UDP sockets are open');
+    const set = `{ ${ports.join(', ')} }`;
+    nft('add', 'rule', 'inet', 'sgtest', 'out', 'meta', 'l4proto', 'udp', 'udp', 'sport', '!=', set, 'udp', 'dport', '!=', set, 'drop');
+  } else {
+    nft('add', 'rule', 'inet', 'sgtest', 'out', 'meta', 'l4proto', 'udp', 'drop');
+  }
   return () => nft('delete', 'table', 'inet', 'sgtest');
 }
 
@@ -181,6 +193,43 @@ describe('first-party SDK: MSE player and the fallback ladder', () => {
       assert.equal(r.via, 'hls', JSON.stringify(r));
       await shows(player, true);
       await player.step('stop', () => window.harness.playback.stop());
+    } catch (e) {
+      e.message += `\n${report(pages)}`;
+      throw e;
+    } finally {
+      if (restore) restore();
+      await closeAll();
+    }
+  });
+
+  test('the interview page shows the others to a participant whose UDP is dropped', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (!process.env.STREAMGATE_PRIVATE_NET) return t.skip('needs the private network namespace of run.sh (it drops UDP there)');
+    const room = `ladder-${Math.random().toString(36).slice(2, 8)}`;
+    const urlFor = (name) => `${env.server.http}/?room=${room}&name=${name}`;
+    const tiles = () => Object.fromEntries([...document.querySelectorAll('[data-testid="tile"]')].map((x) => {
+      const v = x.querySelector('video');
+      return [x.dataset.login, { frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth, via: x.dataset.via }];
+    }));
+    const { pages, open, closeAll } = pageSet(t, (role, signal) => openPage(env.browser, urlFor(role), role, signal, {
+      ready: role === 'hr' ? () => !!window.interview?.room : () => window.interview?.local?.status === 'PUBLISHING',
+    }));
+    let restore = null;
+    try {
+      const employer = await open('employer');
+      await open('candidate');
+      await waitUntil('the employer sees the candidate', async () => {
+        const s = await employer.page.evaluate(tiles);
+        return { ok: s.candidate?.frames > 20, seen: s };
+      }, PLAY_MS, 250);
+      // From now on no new UDP socket gets through: the two in the call keep their media; whoever joins has no UDP.
+      restore = dropUdp({ newOnly: true });
+      const hr = await open('hr');
+      const seen = await waitUntil('hr watches both others, over MSE', async () => {
+        const s = await hr.page.evaluate(tiles);
+        const ok = ['employer', 'candidate'].every((l) => s[l]?.frames > 20 && s[l].width > 0 && s[l].via === 'mse');
+        return { ok, seen: s };
+      }, 60_000, 500);
+      assert.ok(seen.ok);
     } catch (e) {
       e.message += `\n${report(pages)}`;
       throw e;
