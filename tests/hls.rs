@@ -517,3 +517,45 @@ async fn bad_requests_get_precise_errors_tokens_reach_admission_and_idle_renditi
     let _ = ff.wait();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mse_players_that_never_connect_fail_and_unknown_streams_are_refused() {
+    let app = common::start(common::config()).await;
+    let mut ff = common::ffmpeg_live("320x240", 44100, 60, &encode(), &rtmp(&app, "m"));
+    published(&app, "m").await;
+    // The WCS SDK's MSE play, whose second socket (connectMediaTransport) never comes.
+    let mut c = streamgate::client::WcsConnection::connect(&common::ws_url(app.http_addr))
+        .await
+        .unwrap();
+    let msid = uuid::Uuid::new_v4().to_string();
+    c.send(
+        "playStream",
+        json!({
+            "mediaSessionId": msid,
+            "name": "m",
+            "mediaProvider": "MSE",
+            "sdp": "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 0 RTP/AVP 112\r\na=rtpmap:112 H264/90000\r\nm=audio 0 RTP/AVP 110\r\na=rtpmap:110 mpeg4-generic/48000/2\r\n",
+        }),
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(Instant::now() < deadline, "the MSE player stayed PENDING");
+        let st = c.wait_status(&msid, T).await.unwrap();
+        if st["status"] == "FAILED" {
+            assert_eq!(st["info"], "Failed by MSE transport timeout", "{st}");
+            break;
+        }
+    }
+    // The first-party MSE socket says why it cannot play.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/mse/nope", app.http_addr))
+        .await
+        .unwrap();
+    use futures::StreamExt;
+    let msg = ws.next().await.unwrap().unwrap();
+    assert!(msg.to_text().unwrap().contains("Stream not found"), "{msg}");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    app.shutdown().await;
+}

@@ -15,6 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// How long an MSE viewer waits for its `connectMediaTransport`.
+pub const TRANSPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What an MSE viewer holds: the stream's FLV feed.
 struct MseViewer(#[allow(dead_code)] Arc<RtmpOut>);
 
@@ -52,6 +55,13 @@ pub async fn play(
     let out = flv_output(&media, true).map_err(|e| EngineError::Internal(format!("{e:#}")))?;
     let answer = frames::answer(&req.sdp, media.video().is_some(), media.audio().is_some());
     handle.set_output(Box::new(MseViewer(out.clone())));
+    // A player whose media transport never connects (the second WebSocket blocked, the page gone)
+    // does not stay PENDING for good.
+    engine.fail_if_pending_after(
+        &req.media_session_id,
+        TRANSPORT_TIMEOUT,
+        "Failed by MSE transport timeout",
+    );
     let player = MsePlayer {
         out,
         msid: req.media_session_id.clone(),
