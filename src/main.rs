@@ -58,6 +58,10 @@ struct PublishArgs {
     /// Local addresses ICE may use (repeatable) [default: 127.0.0.1].
     #[arg(long = "ice-address")]
     ice_address: Vec<IpAddr>,
+    /// Test picture: `ball`, `clock` (the wall-clock time burned in as blocks, for latency
+    /// measurements) or a colour `0xAARRGGBB`.
+    #[arg(long, default_value = "ball")]
+    pattern: String,
 }
 
 #[derive(Args)]
@@ -231,6 +235,7 @@ fn main() -> anyhow::Result<()> {
                 gop: 0,
                 codec,
                 audio: true,
+                pattern: a.pattern.clone(),
                 ice_addresses: if a.ice_address.is_empty() {
                     vec![IpAddr::from([127, 0, 0, 1])]
                 } else {

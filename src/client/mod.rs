@@ -182,13 +182,16 @@ impl Default for PublishOptions {
     }
 }
 
-/// `videotestsrc` properties for a pattern name or a `0xAARRGGBB` colour; anything else is the ball.
+/// `videotestsrc` properties for a pattern name or a `0xAARRGGBB` colour; anything else is the ball
+/// (`clock` is the ball with the time burned in, see [`clock`]).
 fn test_pattern(p: &str) -> String {
     match p.strip_prefix("0x").map(|h| u32::from_str_radix(h, 16)) {
         Some(Ok(c)) => format!("pattern=solid-color foreground-color={c}"),
         _ => "pattern=ball".into(),
     }
 }
+
+pub mod clock;
 
 /// A publishing pipeline; dropping it stops it.
 pub struct TestPublisher {
@@ -241,9 +244,16 @@ pub async fn publish_via(
     custom: serde_json::Value,
 ) -> anyhow::Result<TestPublisher> {
     let gop = if o.gop == 0 { o.fps * 2 } else { o.gop };
+    // The clock pattern is read back from every frame: one slice per frame (x264's sliced threads
+    // gave pictures between keyframes that did not read back, see BENCHMARKS.md).
+    let threads = if o.pattern == "clock" {
+        " threads=1"
+    } else {
+        ""
+    };
     let video = match o.codec {
         Codec::H264 => format!(
-            "x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} \
+            "x264enc name=enc tune=zerolatency speed-preset=ultrafast{threads} key-int-max={gop} bitrate={kbps} \
              ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 pt=102 aggregate-mode=zero-latency \
              ! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,packetization-mode=(string)1",
             gop = gop,
@@ -279,11 +289,16 @@ pub async fn publish_via(
         None => {
             let mut d = format!(
                 "webrtcbin name=webrtc bundle-policy=max-bundle \
-                 videotestsrc is-live=true {pattern} ! video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
+                 {source} ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 ! videoconvert ! {video} ! webrtc.",
                 w = o.width,
                 h = o.height,
                 fps = o.fps,
-                pattern = test_pattern(&o.pattern),
+                // The clock is drawn by us into fresh frames (see `clock`); the rest by videotestsrc.
+                source = if o.pattern == "clock" {
+                    "appsrc name=clock is-live=true format=time do-timestamp=true".to_string()
+                } else {
+                    format!("videotestsrc is-live=true {}", test_pattern(&o.pattern))
+                },
             );
             if o.audio {
                 d.push_str(&format!(
@@ -300,6 +315,9 @@ pub async fn publish_via(
     let webrtcbin = pipeline.by_name("webrtc").context("no webrtcbin")?;
     if let (Some(path), Some(file)) = (&o.media_file, pipeline.by_name("file")) {
         file.set_property("location", path.to_string_lossy().as_ref());
+    }
+    if let Some(src) = pipeline.by_name("clock").and_downcast::<gst_app::AppSrc>() {
+        clock::feed(src, o.width as usize, o.height as usize, o.fps.max(1));
     }
     crate::webrtc::ice::configure(&webrtcbin, &client_ice(&o.ice_addresses));
     let keyframes = Arc::new(AtomicU64::new(0));

@@ -31,7 +31,9 @@ pub struct HlsConfig {
     /// The HLS listener, WCS's HLS port (`/NAME/NAME.m3u8`); none to serve on the HTTP port only.
     pub listen: Option<SocketAddr>,
     /// Segment duration asked for, in seconds (a segment ends at the first keyframe after it; the
-    /// source is asked for keyframes at this pace).
+    /// source is asked for keyframes at this pace while the stream is packaged). Classic HLS
+    /// players stay three target durations behind the live edge: 1 s segments keep them near 3 s,
+    /// 2 s ones near 6 s, for one keyframe per segment.
     pub segment_duration: f64,
     /// LL-HLS part duration, in seconds.
     pub part_duration: f64,
@@ -51,7 +53,7 @@ impl Default for HlsConfig {
         Self {
             enabled: true,
             listen: Some(SocketAddr::from(([0, 0, 0, 0], 8082))),
-            segment_duration: 2.0,
+            segment_duration: 1.0,
             part_duration: 0.3,
             segments: 6,
             idle_timeout: 30.0,
