@@ -2,7 +2,7 @@
 # Installs what streamgate needs from Debian/Ubuntu packages, only when something is missing.
 # Usage: scripts/deps.sh [runtime|test]
 #   runtime: GStreamer (core, plugins, webrtc/nice) and build tools
-#   test:    runtime + ffmpeg, Chromium, Node.js/npm, iproute2, PostgreSQL (started by a test), VLC for the test suite
+#   test:    runtime + ffmpeg, Chromium, Node.js/npm, iproute2, PostgreSQL (started by a test), VLC, nftables (the UDP-blocked browser test) for the test suite
 set -eu
 kind=${1:-runtime}
 
@@ -11,7 +11,7 @@ runtime_pkgs="pkg-config build-essential libssl-dev
  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
  gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools libnice-dev
  gstreamer1.0-x fonts-dejavu-core"
-test_pkgs="ffmpeg chromium nodejs npm iproute2 util-linux procps postgresql vlc-bin vlc-plugin-base"
+test_pkgs="ffmpeg chromium nodejs npm iproute2 util-linux procps postgresql vlc-bin vlc-plugin-base nftables"
 
 pkgs=$runtime_pkgs
 [ "$kind" = test ] && pkgs="$pkgs $test_pkgs"
