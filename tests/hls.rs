@@ -327,7 +327,17 @@ async fn playlists_keep_the_rules_across_reloads_and_mark_a_reconnect() {
         disc_at = p.segments.iter().find(|s| s.3).map(|s| s.0);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    // What follows the discontinuity decodes.
+    // What follows the discontinuity decodes: once it is more than three segments back (where a
+    // player joining now starts), a new player sees only the new publisher's media.
+    let disc_at = disc_at.unwrap_or_default();
+    common::eventually(T, "three segments after the discontinuity", || async {
+        let (_, text) = common::http(http, "GET", "/hls/re/media.m3u8", "").await;
+        validate(&text)
+            .segments
+            .last()
+            .is_some_and(|s| s.0 > disc_at + 3)
+    })
+    .await;
     let (video, _) = decoded(&format!("http://{http}/hls/re/index.m3u8"), 2);
     assert!(video >= 30, "{video} frames after the reconnect");
     let _ = ff.kill();
@@ -555,6 +565,54 @@ async fn mse_players_that_never_connect_fail_and_unknown_streams_are_refused() {
     use futures::StreamExt;
     let msg = ws.next().await.unwrap().unwrap();
     assert!(msg.to_text().unwrap().contains("Stream not found"), "{msg}");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_only_stream_plays_over_fmp4() {
+    let app = common::start(common::config()).await;
+    let mut ff = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "60",
+        ])
+        .args(["-c:a", "aac", "-f", "flv", &rtmp(&app, "radio")])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs");
+    published(&app, "radio").await;
+    // (MPEG-TS segments are cut at video keyframes: a stream with sound only gets none.)
+    let url = format!("http://{}/hls/radio/index.m3u8", app.http_addr);
+    let streams = probe(&url);
+    assert!(
+        streams.contains("codec_name=aac") && !streams.contains("h264"),
+        "{url}: {streams}"
+    );
+    let out = Command::new("timeout")
+        .args([
+            "40",
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            &url,
+        ])
+        .args(["-t", "3", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("0,"))
+        .count();
+    assert!(frames >= 100, "{url}: {frames} audio frames in 3 s");
     let _ = ff.kill();
     let _ = ff.wait();
     app.shutdown().await;

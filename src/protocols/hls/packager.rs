@@ -46,6 +46,11 @@ struct State {
     replaying: bool,
     /// Running time of the last keyframe that started a TS segment.
     segment_start: Option<gst::ClockTime>,
+    /// The stream declares video that has not come (an RTMP publisher with sound only): after
+    /// [`NO_VIDEO_AFTER`] of audio the muxer runs without it, until a picture arrives.
+    audio_only: bool,
+    /// The first audio time seen while waiting for video.
+    first_audio: Option<gst::ClockTime>,
     /// The last video decode time seen.
     last_dts: Option<gst::ClockTime>,
     /// The runtime the muxer's bus watch runs on (muxers are made on streaming threads).
@@ -91,6 +96,8 @@ impl Packager {
             replaying: false,
             segment_start: None,
             last_dts: None,
+            audio_only: false,
+            first_audio: None,
             rt: tokio::runtime::Handle::try_current()?,
         }));
         let mut links = Vec::new();
@@ -116,6 +123,9 @@ impl Packager {
         })
     }
 }
+
+/// How long audio waits for a declared video track before it is packaged alone.
+const NO_VIDEO_AFTER: Duration = Duration::from_secs(2);
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     match state.lock() {
@@ -147,7 +157,8 @@ fn on_video(state: &Arc<Mutex<State>>, caps: Option<&gst::Caps>, buffer: &gst::B
     let buffer = fixed.as_ref().unwrap_or(buffer);
     if keyframe {
         let generation = st.media.upgrade().map(|m| m.generation()).unwrap_or(0);
-        if st.mux.is_none() || generation != st.generation {
+        if st.mux.is_none() || generation != st.generation || st.audio_only {
+            st.audio_only = false;
             st.generation = generation;
             match build_mux(state, &st, pts) {
                 Ok(m) => {
@@ -202,7 +213,15 @@ fn on_video(state: &Arc<Mutex<State>>, caps: Option<&gst::Caps>, buffer: &gst::B
 
 fn on_audio(state: &Arc<Mutex<State>>, caps: Option<&gst::Caps>, buffer: &gst::Buffer) {
     let mut st = lock(state);
-    let has_video = st.video.is_some();
+    if st.mux.is_none() && st.video.is_some() && !st.audio_only {
+        if let Some(pts) = buffer.pts() {
+            let first = *st.first_audio.get_or_insert(pts);
+            if Duration::from(pts.saturating_sub(first)) >= NO_VIDEO_AFTER {
+                st.audio_only = true;
+            }
+        }
+    }
+    let has_video = st.video.is_some() && !st.audio_only;
     if st.mux.is_none() && !has_video {
         // Audio only: the muxer starts with the first buffer.
         let Some(pts) = buffer.pts() else { return };
@@ -269,7 +288,7 @@ fn build_mux(state: &Arc<Mutex<State>>, st: &State, start: gst::ClockTime) -> an
     let limits = media.limits();
     let mut inputs = Vec::new();
     for (codec, present) in [
-        (Codec::H264, st.video.is_some()),
+        (Codec::H264, st.video.is_some() && !st.audio_only),
         (Codec::Aac, st.has_audio),
     ] {
         if !present {
