@@ -110,3 +110,88 @@ mod tests {
         assert_eq!(elapsed(0xFF_FFF0, 0x10), 0x20);
     }
 }
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+    use gst::prelude::*;
+
+    /// Encodes clock frames with `encoder` (launch syntax), decodes them and returns how many of
+    /// the decoded frames read back as a code that was painted.
+    fn read_back(encoder: &str) -> (usize, usize) {
+        gst::init().unwrap();
+        let (w, h) = (640usize, 360usize);
+        let desc = format!(
+            "appsrc name=src format=time ! {encoder} ! h264parse ! avdec_h264 ! video/x-raw,format=I420 ! appsink name=sink sync=false"
+        );
+        let pipeline = gst::parse::launch(&desc)
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let src = pipeline
+            .by_name("src")
+            .and_downcast::<gst_app::AppSrc>()
+            .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .and_downcast::<gst_app::AppSink>()
+            .unwrap();
+        src.set_caps(Some(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .field("width", w as i32)
+                .field("height", h as i32)
+                .field("framerate", gst::Fraction::new(30, 1))
+                .build(),
+        ));
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut sent = Vec::new();
+        for i in 0..60u64 {
+            let code = (i as u32 * 33 + 0x12_3456) & 0xFF_FFFF;
+            sent.push(code);
+            let mut frame = vec![16u8; w * h];
+            frame.resize(w * h * 3 / 2, 128);
+            let mut b = gst::Buffer::from_mut_slice(frame);
+            {
+                let b = b.get_mut().unwrap();
+                b.set_pts(gst::ClockTime::from_mseconds(i * 33));
+                b.set_duration(gst::ClockTime::from_mseconds(33));
+                paint(b, w, h, code);
+            }
+            src.push_buffer(b).unwrap();
+        }
+        src.end_of_stream().unwrap();
+        let mut total = 0;
+        let mut good = 0;
+        while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+            let b = s.buffer().unwrap();
+            let map = b.map_readable().unwrap();
+            let row = (h / 8) / 2;
+            let block = w / BITS;
+            let mut levels = [0u8; BITS];
+            for (i, l) in levels.iter_mut().enumerate() {
+                *l = map[row * w + i * block + block / 2];
+            }
+            total += 1;
+            if sent.contains(&read(&levels)) {
+                good += 1;
+            }
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        (good, total)
+    }
+
+    #[test]
+    fn every_frame_reads_back_after_h264_with_one_slice_and_with_sliced_threads() {
+        for enc in [
+            "x264enc tune=zerolatency speed-preset=ultrafast threads=1 key-int-max=60",
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60",
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 aggregate-mode=zero-latency ! rtph264depay",
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 aggregate-mode=zero-latency ! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au",
+        ] {
+            let (good, total) = read_back(enc);
+            assert!(total >= 55, "{enc}: {total} frames decoded");
+            assert_eq!(good, total, "{enc}: {good} of {total} frames read back");
+        }
+    }
+}

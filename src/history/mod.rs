@@ -120,8 +120,15 @@ impl History {
 
     /// Records a note (never waits: when the writer is this far behind, the note is dropped).
     pub fn note(&self, note: Note) {
-        if self.tx.try_send((now_ms(), note)).is_err() {
-            tracing::warn!("call history is behind; a note was dropped");
+        match self.tx.try_send((now_ms(), note)) {
+            Ok(()) => {}
+            // The writer has stopped (the server is shutting down): nothing to warn about.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::debug!("call history closed; a late note was dropped")
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("call history is behind; a note was dropped")
+            }
         }
     }
 
