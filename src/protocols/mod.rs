@@ -5,4 +5,5 @@
 pub mod hls;
 pub mod mse;
 pub mod rtmp;
+pub mod vod;
 pub mod webrtc;
