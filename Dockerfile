@@ -7,7 +7,7 @@
 FROM rust:1-bookworm AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
-        libgstreamer-plugins-bad1.0-dev libnice-dev \
+        libgstreamer-plugins-bad1.0-dev libnice-dev libgstrtspserver-1.0-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them (the vendored crates are dependencies).

@@ -9,7 +9,7 @@ kind=${1:-runtime}
 runtime_pkgs="pkg-config build-essential libssl-dev
  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
- gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools libnice-dev
+ gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools libnice-dev libgstrtspserver-1.0-dev
  gstreamer1.0-x fonts-dejavu-core"
 test_pkgs="ffmpeg chromium nodejs npm iproute2 util-linux procps postgresql vlc-bin vlc-plugin-base nftables"
 

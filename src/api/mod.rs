@@ -11,6 +11,7 @@ mod mixer;
 mod pull;
 mod recorder;
 mod room;
+mod rtsp;
 mod stream;
 mod token;
 
@@ -115,6 +116,7 @@ fn routes() -> Router<AppState> {
         .merge(stream::routes())
         .merge(connection::routes())
         .merge(pull::routes())
+        .merge(rtsp::routes())
         .merge(mixer::routes())
         .merge(room::routes())
         .merge(recorder::routes())

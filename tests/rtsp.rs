@@ -1,0 +1,142 @@
+//! RTSP pull: a camera made by the test (gst-rtsp-server) is pulled over TCP and over UDP into
+//! streams that ffmpeg decodes over RTMP (H.264 passed through, the camera's G.711 as AAC); the
+//! camera drops and comes back, and the same stream goes on; WCS's REST answers and errors.
+
+#[path = "common/camera.rs"]
+mod camera;
+mod common;
+
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Frames of each kind ffmpeg decodes from `url` in `seconds`.
+fn decoded(url: &str, seconds: u32) -> (usize, usize) {
+    let out = Command::new("timeout")
+        .args([
+            "40",
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            url,
+        ])
+        .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ffmpeg runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |i: &str| text.lines().filter(|l| l.starts_with(i)).count();
+    (count("0,"), count("1,"))
+}
+
+async fn rest(addr: std::net::SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    let (code, text) = common::http(addr, "POST", path, &body.to_string()).await;
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn status_of(addr: std::net::SocketAddr, uri: &str) -> Value {
+    let (_, v) = rest(addr, "/rest-api/rtsp/find", json!({ "uri": uri })).await;
+    v[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_is_pulled_over_tcp_and_udp_and_survives_a_drop() {
+    let app = common::start(common::config()).await;
+    let http = app.http_addr;
+    let cam = camera::Camera::start(0);
+    let port = cam.port;
+    let uri = cam.url();
+
+    let (code, v) = rest(
+        http,
+        "/rest-api/rtsp/startup",
+        json!({"uri": uri, "localStreamName": "cam1"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = rest(
+        http,
+        "/rest-api/rtsp/startup",
+        json!({"uri": uri, "localStreamName": "cam1b"}),
+    )
+    .await;
+    assert_eq!(code, 409, "the same camera twice: {v}");
+    let udp_uri = format!("{uri}?transport=udp");
+    let (code, v) = rest(
+        http,
+        "/rest-api/rtsp/startup",
+        json!({"uri": udp_uri, "localStreamName": "cam2", "transport": "udp"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+
+    common::eventually(T, "both pulls have their tracks", || async {
+        let a = status_of(http, &uri).await;
+        let b = status_of(http, &udp_uri).await;
+        a["status"] == "PROCESSED_LOCAL"
+            && a["hasVideo"] == true
+            && a["hasAudio"] == true
+            && b["status"] == "PROCESSED_LOCAL"
+            && b["hasVideo"] == true
+    })
+    .await;
+    assert_eq!(status_of(http, &udp_uri).await["transport"], "UDP");
+    for name in ["cam1", "cam2"] {
+        let (video, audio) = decoded(&format!("rtmp://{}/live/{name}", app.rtmp_addr), 3);
+        assert!(video >= 45, "{name}: {video} video frames in 3 s");
+        assert!(
+            audio >= 30,
+            "{name}: {audio} audio frames in 3 s (G.711 → Opus → AAC)"
+        );
+    }
+
+    // The camera loses power and comes back on the same port: the stream stays, and plays again.
+    drop(cam);
+    common::eventually(T, "the pull notices", || async {
+        status_of(http, &uri).await["status"] == "RECONNECTING"
+    })
+    .await;
+    assert!(
+        app.state().engine.stream_of(Some("cam1"), None).is_some(),
+        "the stream is kept"
+    );
+    let cam = camera::Camera::start(port);
+    common::eventually(T, "the pull is back", || async {
+        let s = status_of(http, &uri).await;
+        s["status"] == "PROCESSED_LOCAL" && s["reconnects"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    let (video, _) = decoded(&format!("rtmp://{}/live/cam1", app.rtmp_addr), 3);
+    assert!(
+        video >= 45,
+        "after the reconnect: {video} video frames in 3 s"
+    );
+
+    // WCS's answers.
+    let (code, _) = rest(http, "/rest-api/rtsp/terminate", json!({"uri": uri})).await;
+    assert_eq!(code, 200);
+    let (code, v) = rest(http, "/rest-api/rtsp/find", json!({"uri": uri})).await;
+    assert_eq!((code, v.clone()), (404, v.clone()));
+    assert!(v.to_string().contains("RTSP not found"), "{v}");
+    common::eventually(T, "the terminated stream is gone", || async {
+        app.state().engine.stream_of(Some("cam1"), None).is_none()
+    })
+    .await;
+    let (code, v) = rest(
+        http,
+        "/rest-api/rtsp/startup",
+        json!({"uri": "http://example.invalid/x"}),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(v.to_string().contains("Rtsp has wrong format"), "{v}");
+    drop(cam);
+    app.shutdown().await;
+}
