@@ -52,6 +52,8 @@ impl AppState {
             Arc::new(crate::auth::TokenAdmission(tokens.clone())),
             Arc::new(crate::hooks::admission::HookAdmission(hooks.clone())),
         ])));
+        // Names that are camera URLs pull the camera (WCS plays `rtsp://…` by name).
+        engine.add_resolver(Arc::new(crate::protocols::rtsp::pull::RtspResolver));
         Self {
             hls: crate::protocols::hls::Hls::new(engine.clone()),
             hooks,

@@ -140,3 +140,48 @@ async fn a_camera_is_pulled_over_tcp_and_udp_and_survives_a_drop() {
     drop(cam);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playing_an_rtsp_url_by_name_pulls_the_camera() {
+    let app = common::start(common::config()).await;
+    let cam = camera::Camera::start(0);
+    let url = common::ws_url(app.http_addr);
+    let (_c, player) = common::playing(
+        &url,
+        &cam.url(),
+        &[
+            streamgate::engine::media::Codec::H264,
+            streamgate::engine::media::Codec::Opus,
+        ],
+    )
+    .await;
+    common::eventually(T, "the camera's pictures decode", || async {
+        player.stats().frames >= 30 && player.stats().size == Some((320, 240))
+    })
+    .await;
+    assert_eq!(
+        status_of(app.http_addr, &cam.url()).await["status"],
+        "PROCESSED_LOCAL"
+    );
+    // A camera nobody answers for: WCS's words, and no pull left behind.
+    let mut c = streamgate::client::WcsConnection::connect(&url)
+        .await
+        .unwrap();
+    let lo = ["127.0.0.1".parse().unwrap()];
+    let dead = "rtsp://127.0.0.1:9/none";
+    let p = streamgate::client::play(&mut c, dead, &[streamgate::engine::media::Codec::H264], &lo)
+        .await;
+    let info = match p {
+        Err(e) => e.to_string(),
+        Ok(p) => c
+            .wait_status(&p.media_session_id, T)
+            .await
+            .unwrap()
+            .to_string(),
+    };
+    assert!(info.contains("Failed to connect to rtsp stream"), "{info}");
+    let (code, _) = rest(app.http_addr, "/rest-api/rtsp/find", json!({"uri": dead})).await;
+    assert_eq!(code, 404);
+    drop(cam);
+    app.shutdown().await;
+}

@@ -441,3 +441,55 @@ pub fn terminate(engine: &Engine, uri: &str) -> usize {
     }
     ids.len()
 }
+
+/// Plays of a name that is an `rtsp://` URL pull that camera (as WCS does): the pull starts on
+/// the first play and the play waits until the camera's tracks are known. A camera that cannot
+/// be reached fails the play with WCS's "Failed to connect to rtsp stream".
+pub struct RtspResolver;
+
+/// How long a play by URL waits for the camera.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+impl crate::engine::admission::Resolver for RtspResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        name: &str,
+    ) -> Option<crate::engine::admission::BoxFuture<Result<(), EngineError>>> {
+        let lower = name.to_ascii_lowercase();
+        if !(lower.starts_with("rtsp://") || lower.starts_with("rtsps://")) {
+            return None;
+        }
+        let engine = engine.clone();
+        let uri = name.to_owned();
+        Some(Box::pin(async move {
+            match start(&engine, &uri, None, Transport::Tcp).await {
+                Ok(_) | Err(RtspError::AlreadyPulled(_)) => {}
+                Err(RtspError::BadUri) => {
+                    return Err(EngineError::Invalid(RtspError::BadUri.to_string()))
+                }
+                Err(RtspError::Engine(e)) => return Err(e),
+            }
+            let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
+            loop {
+                let ready = engine
+                    .stream_of(Some(&uri), None)
+                    .is_some_and(|s| s.media.video().is_some() || s.media.audio().is_some());
+                if ready {
+                    return Ok(());
+                }
+                // The first dial ended without a track (refused, not found): no point waiting.
+                let gave_up = engine.jobs(Some(KIND)).iter().any(|j| {
+                    j.info["uri"] == uri && j.info["reconnects"].as_u64().unwrap_or(0) > 0
+                });
+                if gave_up || tokio::time::Instant::now() >= deadline {
+                    terminate(&engine, &uri);
+                    return Err(EngineError::Unavailable(
+                        "Failed to connect to rtsp stream".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }))
+    }
+}
