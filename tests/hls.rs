@@ -34,25 +34,9 @@ fn rtmp(app: &streamgate::App, name: &str) -> String {
     format!("rtmp://{}/live/{name}", app.rtmp_addr)
 }
 
-/// Frames of each kind ffmpeg decodes from `url` in `seconds` (framemd5: one line per frame).
+/// Frames of each kind ffmpeg decodes from `url` in `seconds`.
 fn decoded(url: &str, seconds: u32) -> (usize, usize) {
-    let out = Command::new("timeout")
-        .args([
-            "40",
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            url,
-        ])
-        .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("ffmpeg runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let count = |i: &str| text.lines().filter(|l| l.starts_with(i)).count();
-    (count("0,"), count("1,"))
+    common::ffmpeg_frames(url, seconds)
 }
 
 /// `codec_name` and size of each stream ffprobe sees at `url`.
@@ -595,23 +579,7 @@ async fn an_audio_only_stream_plays_over_fmp4() {
         streams.contains("codec_name=aac") && !streams.contains("h264"),
         "{url}: {streams}"
     );
-    let out = Command::new("timeout")
-        .args([
-            "40",
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            &url,
-        ])
-        .args(["-t", "3", "-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("0,"))
-        .count();
+    let (frames, _) = decoded(&url, 3);
     assert!(frames >= 100, "{url}: {frames} audio frames in 3 s");
     let _ = ff.kill();
     let _ = ff.wait();

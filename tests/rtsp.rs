@@ -7,30 +7,13 @@ mod camera;
 mod common;
 
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
 /// Frames of each kind ffmpeg decodes from `url` in `seconds`.
 fn decoded(url: &str, seconds: u32) -> (usize, usize) {
-    let out = Command::new("timeout")
-        .args([
-            "40",
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            url,
-        ])
-        .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("ffmpeg runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let count = |i: &str| text.lines().filter(|l| l.starts_with(i)).count();
-    (count("0,"), count("1,"))
+    common::ffmpeg_frames(url, seconds)
 }
 
 async fn rest(addr: std::net::SocketAddr, path: &str, body: Value) -> (u16, Value) {

@@ -175,6 +175,28 @@ pub fn ffmpeg_live(size: &str, audio_rate: u32, seconds: u32, encode: &[&str], u
         .expect("ffmpeg runs")
 }
 
+/// Frames of each stream ffmpeg decodes from `url` in `seconds` (framemd5 prints one line per
+/// decoded frame): (stream 0, stream 1).
+pub fn ffmpeg_frames(url: &str, seconds: u32) -> (usize, usize) {
+    let out = Command::new("timeout")
+        .args([
+            "40",
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            url,
+        ])
+        .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ffmpeg runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |i: &str| text.lines().filter(|l| l.starts_with(i)).count();
+    (count("0,"), count("1,"))
+}
+
 /// Connects and publishes a test pattern as `name`; returns once the server says PUBLISHING.
 pub async fn publishing(
     url: &str,

@@ -346,27 +346,31 @@ impl Hls {
                 }
             }
         };
+        Ok(self.rendition(name, container, media.as_ref()))
+    }
+
+    /// The fMP4 rendition of a stream a viewer was admitted to elsewhere (an MSE player), fed from
+    /// `media`.
+    pub fn rendition_of(&self, name: &str, media: &Arc<StreamMedia>) -> Arc<Channel> {
+        self.rendition(name, Container::Fmp4, Some(media))
+    }
+
+    /// The rendition of `name` in `container`, made when missing, marked as used, and fed from
+    /// `media` when given.
+    fn rendition(
+        &self,
+        name: &str,
+        container: Container,
+        media: Option<&Arc<StreamMedia>>,
+    ) -> Arc<Channel> {
         let channel = lock(&self.channels)
             .entry((name.to_owned(), container))
             .or_insert_with(|| Channel::new(name, container, self.shape(container)))
             .clone();
         channel.touch();
         if let Some(m) = media {
-            channel.feed_from(&m, container);
+            channel.feed_from(m, container);
         }
-        Ok(channel)
-    }
-
-    /// The fMP4 rendition of a stream a viewer was admitted to elsewhere (an MSE player), fed from
-    /// `media`.
-    pub fn rendition_of(&self, name: &str, media: &Arc<StreamMedia>) -> Arc<Channel> {
-        let container = Container::Fmp4;
-        let channel = lock(&self.channels)
-            .entry((name.to_owned(), container))
-            .or_insert_with(|| Channel::new(name, container, self.shape(container)))
-            .clone();
-        channel.touch();
-        channel.feed_from(media, container);
         channel
     }
 
@@ -415,13 +419,7 @@ impl Hls {
         let Some(stream) = self.engine.stream_of(Some(name), None) else {
             return;
         };
-        let container = self.default_container();
-        let channel = lock(&self.channels)
-            .entry((name.to_owned(), container))
-            .or_insert_with(|| Channel::new(name, container, self.shape(container)))
-            .clone();
-        channel.touch();
-        channel.feed_from(&stream.media, container);
+        self.rendition(name, self.default_container(), Some(&stream.media));
     }
 
     /// Drops players and renditions nobody has asked for within the idle timeout.

@@ -309,7 +309,7 @@ fn build_mux(state: &Arc<Mutex<State>>, st: &State, start: gst::ClockTime) -> an
         }
         inputs.push(Some(src));
     }
-    let output = Output::new(channel.clone(), container == "ts", start);
+    let output = Output::new(channel.clone(), container == "ts");
     if let Some(pad) = sink.static_pad("sink") {
         let out = output.clone();
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
@@ -368,8 +368,7 @@ struct OutState {
 }
 
 impl Output {
-    fn new(channel: Arc<Channel>, ts: bool, start: gst::ClockTime) -> Self {
-        let _ = start;
+    fn new(channel: Arc<Channel>, ts: bool) -> Self {
         Self(Arc::new(Mutex::new(OutState {
             channel,
             ts,
