@@ -58,8 +58,10 @@ pub struct Config {
     /// The stream key (with its query) must match in any case; turn this off for encoders behind
     /// NATs that change address on reconnect.
     pub rtmp_resume_same_address: bool,
-    /// RTSP listener.
+    /// RTSP listener (every stream plays at `rtsp://host:port/NAME`).
     pub rtsp: SocketAddr,
+    /// Whether RTSP clients may publish (ANNOUNCE/RECORD, `ffmpeg -f rtsp`).
+    pub rtsp_publish: bool,
     /// Where recordings, media files and the history database live.
     pub data_dir: PathBuf,
     /// Serve the web pages and SDK from this directory instead of the built-in copies.
@@ -256,6 +258,7 @@ impl Default for Config {
             rtmp_reconnect_grace: Duration::from_secs(10),
             rtmp_resume_same_address: true,
             rtsp: DEFAULT_RTSP.parse().expect("valid default address"),
+            rtsp_publish: false,
             data_dir: PathBuf::from("data"),
             web_dir: None,
             ice: IceConfig::default(),

@@ -20,6 +20,7 @@ pub mod redact;
 pub mod rooms;
 pub mod server;
 pub mod signaling;
+pub mod sync;
 pub mod telemetry;
 pub mod web;
 

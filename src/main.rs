@@ -84,6 +84,9 @@ struct ServeArgs {
     /// RTSP address [default: 0.0.0.0:8554].
     #[arg(long, env = "STREAMGATE_RTSP")]
     rtsp: Option<SocketAddr>,
+    /// Let RTSP clients publish (ANNOUNCE/RECORD) to rtsp://host:8554/NAME.
+    #[arg(long, env = "STREAMGATE_RTSP_PUBLISH")]
+    rtsp_publish: bool,
     /// HLS listener, WCS's HLS port: /NAME/NAME.m3u8 [default: 0.0.0.0:8082].
     #[arg(long, env = "STREAMGATE_HLS")]
     hls: Option<SocketAddr>,
@@ -147,6 +150,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.rtsp {
             c.rtsp = v;
+        }
+        if self.rtsp_publish {
+            c.rtsp_publish = true;
         }
         if let Some(v) = &self.rtmp_app {
             c.rtmp_app = v.clone();

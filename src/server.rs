@@ -84,6 +84,9 @@ pub struct App {
     pub rtmp_addr: SocketAddr,
     /// Where the HLS listener is bound, when there is one.
     pub hls_addr: Option<SocketAddr>,
+    /// Where the RTSP server listens.
+    pub rtsp_addr: SocketAddr,
+    rtsp: Option<crate::protocols::rtsp::server::RtspServer>,
     state: AppState,
     stop_tx: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -258,6 +261,12 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             .hooks
             .on_delivery(Box::new(move |d| h.note(crate::history::Note::Hook(d))));
     }
+    let rtsp = crate::protocols::rtsp::server::RtspServer::start(
+        state.engine.clone(),
+        state.engine.config().rtsp,
+        state.engine.config().rtsp_publish,
+    )?;
+    let rtsp_addr = rtsp.addr;
     let server = tokio::spawn(serve_http(listener, router(state.clone()), state.clone()));
     tokio::spawn(crate::rtmp::serve(rtmp_listener, state.clone()));
     if let Some(l) = hls_listener {
@@ -278,11 +287,13 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         state.engine.clone(),
         state.shutdown.clone(),
     ));
-    tracing::info!(%http_addr, %rtmp_addr, hls_addr = ?hls_addr, "streamgate listening");
+    tracing::info!(%http_addr, %rtmp_addr, %rtsp_addr, hls_addr = ?hls_addr, "streamgate listening");
     Ok(App {
         http_addr,
         rtmp_addr,
         hls_addr,
+        rtsp_addr,
+        rtsp: Some(rtsp),
         state,
         stop_tx,
         server,
@@ -296,9 +307,13 @@ impl App {
     }
 
     /// Stops the server: clients are told their streams stopped, pipelines go to NULL.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
         self.state.engine.shutdown();
+        if let Some(mut r) = self.rtsp.take() {
+            // Joins the server's thread: off the runtime's worker.
+            let _ = tokio::task::spawn_blocking(move || r.stop()).await;
+        }
         let _ = self.stop_tx.send(true);
         // Sessions end their streams and close; wait for them, but not forever.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -76,6 +76,19 @@ pub struct SharedClock {
 static CLOCK: OnceLock<SharedClock> = OnceLock::new();
 
 impl SharedClock {
+    /// The clock itself.
+    pub fn clock(&self) -> &gst::Clock {
+        &self.clock
+    }
+
+    /// Puts `pipeline` (one made elsewhere, by gst-rtsp-server) on this clock and base time.
+    pub fn adopt(&self, pipeline: &gst::Pipeline) {
+        pipeline.use_clock(Some(&self.clock));
+        pipeline.set_base_time(self.base_time);
+        // Keep our base time: the pipeline must not pick a new one when it goes to PLAYING.
+        pipeline.set_start_time(gst::ClockTime::NONE);
+    }
+
     /// The current running time on the shared clock.
     pub fn now_running(&self) -> gst::ClockTime {
         self.clock.time().saturating_sub(self.base_time)
@@ -121,11 +134,7 @@ impl PipelineGuard {
     /// Creates an empty pipeline named `name` on the shared clock.
     pub fn new(name: &str, counter: &PipelineCounter) -> Self {
         let pipeline = gst::Pipeline::builder().name(name).build();
-        let shared = shared_clock();
-        pipeline.use_clock(Some(&shared.clock));
-        pipeline.set_base_time(shared.base_time);
-        // Keep our base time: the pipeline must not pick a new one when it goes to PLAYING.
-        pipeline.set_start_time(gst::ClockTime::NONE);
+        shared_clock().adopt(&pipeline);
         counter.0.fetch_add(1, Ordering::SeqCst);
         Self {
             pipeline: Some(pipeline),

@@ -11,12 +11,13 @@ pub mod admission;
 pub mod config;
 pub mod policy;
 
+use crate::sync::lock;
 pub use config::{AppConfig, HooksConfig};
 use policy::{ClientConfig, MethodPolicy, OnError, Policy};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What one call to a back end came to.
@@ -72,11 +73,6 @@ pub struct Hooks {
 
 /// Where deliveries go besides the log.
 pub type DeliverySink = Box<dyn Fn(Delivery) + Send + Sync>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not stop every later hook.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Now, as ISO 8601 UTC with milliseconds.
 pub fn now_iso() -> String {

@@ -7,6 +7,7 @@
 use super::mixer::{self, Mixer, MixerError, MixerSpec};
 use super::{listing, service};
 use crate::engine::{Engine, EngineError, EngineEvent};
+use crate::sync::lock;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -169,10 +170,6 @@ pub async fn emptied(engine: &Engine, room: &str) {
         Ok(_) | Err(MixerError::Engine(EngineError::NotRecording)) => {}
         Err(e) => tracing::warn!(room, "room recording did not stop cleanly: {e}"),
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Stops recording room `room`: the files are finalised and the sidecar written; returns it.

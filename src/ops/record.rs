@@ -31,11 +31,12 @@ pub use super::naming::{ContainerPolicy, Rotation};
 use crate::engine::media::Codec;
 use crate::engine::pipeline::{shared_clock, PipelineCounter, PipelineGuard};
 use crate::engine::producer::{ConsumerLink, Producer, ProducerLimits};
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod parts;
@@ -214,10 +215,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Recording {

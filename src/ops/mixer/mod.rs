@@ -21,13 +21,14 @@ use crate::engine::{
     MediaRequest, PublishHandle, PublishSpec, WeakEngine, MAILBOX_CAPACITY,
 };
 use crate::ops::decoded::{Decoded, SampleFn, Subscription};
+use crate::sync::lock;
 pub use graph::Picture;
 use graph::{AudioBranch, Graph, TileBranch};
 use gst::prelude::*;
 use layout::{InputDesc, Layout};
 use serde_json::{json, Value};
 use speaker::{SpeakerParams, SpeakerTracker};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -161,10 +162,6 @@ impl Drop for MixerJob {
         // Stopping takes branches to NULL: not on a tokio worker.
         std::thread::spawn(move || m.close());
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn internal(e: impl std::fmt::Display) -> MixerError {

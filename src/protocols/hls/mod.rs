@@ -13,6 +13,7 @@ pub mod packager;
 pub mod playlist;
 
 use crate::engine::{Engine, EngineError, MediaRequest, PlayHandle, StreamMedia};
+use crate::sync::lock;
 use packager::Packager;
 use playlist::{Names, Shape, Timeline};
 use serde::{Deserialize, Serialize};
@@ -144,13 +145,6 @@ impl Drop for Busy<'_> {
         self.0
             .busy
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }
 

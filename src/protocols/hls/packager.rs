@@ -14,6 +14,7 @@ use crate::engine::media::Codec;
 use crate::engine::pipeline::{shared_clock, PipelineGuard};
 use crate::engine::producer::{consumer_appsrc, forward_keyframe_requests, ConsumerLink, Producer};
 use crate::engine::{templates, SharedOutput, StreamMedia};
+use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use gst::prelude::*;
 use std::sync::{Arc, Mutex, Weak};
@@ -126,13 +127,6 @@ impl Packager {
 
 /// How long audio waits for a declared video track before it is packaged alone.
 const NO_VIDEO_AFTER: Duration = Duration::from_secs(2);
-
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    match state.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
 
 fn on_video(state: &Arc<Mutex<State>>, caps: Option<&gst::Caps>, buffer: &gst::Buffer) {
     let mut st = lock(state);

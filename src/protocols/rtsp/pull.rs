@@ -6,13 +6,13 @@
 //! A camera that drops is dialled again with backoff (1 s doubling to 30 s) while the stream and
 //! its viewers stay: the new ingest feeds the same tracks. `find_all` shows the status.
 
-use crate::engine::media::Codec;
 use crate::engine::pipeline::{attach_chain, discard_pad, PipelineGuard};
 use crate::engine::producer::{track_sink, Stamping};
 use crate::engine::{
-    templates, Engine, EngineError, MediaEvent, MediaRequest, PublishHandle, PublishSpec, Source,
-    StreamMedia, MAILBOX_CAPACITY,
+    Engine, EngineError, MediaEvent, MediaRequest, PublishHandle, PublishSpec, Source, StreamMedia,
+    MAILBOX_CAPACITY,
 };
+use crate::sync::lock;
 use gst::prelude::*;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -234,13 +234,6 @@ fn end(engine: &crate::engine::WeakEngine, msid: &str) {
     });
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
 fn set_info(
     engine: &crate::engine::WeakEngine,
     msid: &str,
@@ -329,52 +322,14 @@ fn link_pad(
     let s = caps
         .structure(0)
         .ok_or_else(|| anyhow::anyhow!("empty caps"))?;
-    let encoding = s
-        .get::<&str>("encoding-name")
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    let make = |f: &str| gst::ElementFactory::make(f).build();
-    let (codec, mut chain): (Codec, Vec<gst::Element>) = match encoding.as_str() {
-        "H264" => (
-            Codec::H264,
-            vec![
-                make("rtph264depay")?,
-                gst::ElementFactory::make("h264parse")
-                    .property("config-interval", -1i32)
-                    .build()?,
-            ],
-        ),
-        "MPEG4-GENERIC" => (Codec::Aac, vec![make("rtpmp4gdepay")?, make("aacparse")?]),
-        "OPUS" => (Codec::Opus, vec![make("rtpopusdepay")?]),
-        "PCMA" | "PCMU" => {
-            let (depay, dec) = if encoding == "PCMA" {
-                ("rtppcmadepay", "alawdec")
-            } else {
-                ("rtppcmudepay", "mulawdec")
-            };
-            // G.711 is decoded once here: every output takes Opus or AAC.
-            (
-                Codec::Opus,
-                vec![
-                    make(depay)?,
-                    make(dec)?,
-                    make("audioconvert")?,
-                    make("audioresample")?,
-                    // Opus at 48 kHz, as WebRTC carries it (and the AAC made from it).
-                    gst::ElementFactory::make("capsfilter")
-                        .property(
-                            "caps",
-                            gst::Caps::builder("audio/x-raw")
-                                .field("rate", 48_000i32)
-                                .build(),
-                        )
-                        .build()?,
-                    templates::encoder(Codec::Opus)?.upcast(),
-                ],
-            )
-        }
-        other => anyhow::bail!("camera track {other:?} is not supported yet"),
-    };
+    let encoding = s.get::<&str>("encoding-name").unwrap_or("");
+    let super::tracks::IngestChain {
+        codec,
+        depay,
+        mut rest,
+    } = super::tracks::ingest_chain(encoding)?;
+    let mut chain = vec![gst::ElementFactory::make(depay).build()?];
+    chain.append(&mut rest);
     if media
         .track(codec.is_video())
         .is_some_and(|p| p.codec() != codec)
@@ -385,11 +340,6 @@ fn link_pad(
         );
     }
     let producer = media.add_track(codec);
-    chain.push(
-        gst::ElementFactory::make("capsfilter")
-            .property("caps", codec.caps())
-            .build()?,
-    );
     let sink = track_sink(
         &format!("{}-sink-{}", codec.slug(), uuid::Uuid::new_v4().simple()),
         &producer,
