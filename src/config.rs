@@ -92,6 +92,8 @@ pub struct Config {
     pub history: crate::history::HistoryConfig,
     /// HLS and LL-HLS.
     pub hls: crate::protocols::hls::HlsConfig,
+    /// Files played as streams (the media folder, S3).
+    pub vod: crate::protocols::vod::VodConfig,
 }
 
 /// Recording settings.
@@ -274,6 +276,7 @@ impl Default for Config {
             auth: Default::default(),
             history: Default::default(),
             hls: Default::default(),
+            vod: Default::default(),
         }
     }
 }

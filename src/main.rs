@@ -93,6 +93,9 @@ struct ServeArgs {
     /// Data directory (recordings, media files, history) [default: ./data].
     #[arg(long, env = "STREAMGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The media folder vod:// and vod-live:// names play from [default: DATA_DIR/media].
+    #[arg(long, env = "STREAMGATE_MEDIA_DIR")]
+    media_dir: Option<PathBuf>,
     /// Where recordings go [default: DATA_DIR/records].
     #[arg(long, env = "STREAMGATE_RECORD_DIR")]
     record_dir: Option<PathBuf>,
@@ -162,6 +165,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.data_dir {
             c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.media_dir {
+            c.vod.media_dir = Some(v.clone());
         }
         if let Some(v) = &self.record_dir {
             c.record.dir = Some(v.clone());

@@ -51,9 +51,13 @@ impl AppState {
         engine.set_admission(Arc::new(crate::engine::admission::Chain(vec![
             Arc::new(crate::auth::TokenAdmission(tokens.clone())),
             Arc::new(crate::hooks::admission::HookAdmission(hooks.clone())),
+            // Last, so hooks see a VOD name as the viewer asked for it.
+            Arc::new(crate::protocols::vod::PersonalVod),
         ])));
         // Names that are camera URLs pull the camera (WCS plays `rtsp://…` by name).
         engine.add_resolver(Arc::new(crate::protocols::rtsp::pull::RtspResolver));
+        // vod:// and vod-live:// names play files.
+        engine.add_resolver(Arc::new(crate::protocols::vod::VodResolver));
         Self {
             hls: crate::protocols::hls::Hls::new(engine.clone()),
             hooks,

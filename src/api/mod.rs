@@ -14,6 +14,7 @@ mod room;
 mod rtsp;
 mod stream;
 mod token;
+mod vod;
 
 pub use error::ApiError;
 
@@ -117,6 +118,7 @@ fn routes() -> Router<AppState> {
         .merge(connection::routes())
         .merge(pull::routes())
         .merge(rtsp::routes())
+        .merge(vod::routes())
         .merge(mixer::routes())
         .merge(room::routes())
         .merge(recorder::routes())

@@ -393,6 +393,14 @@ impl Engine {
         }
     }
 
+    /// How many viewers stream `name` has now.
+    pub fn viewer_count(&self, name: &str) -> usize {
+        self.registry()
+            .streams
+            .get(name)
+            .map_or(0, |s| s.viewers.len())
+    }
+
     /// The published stream with this name or this (publisher's or viewer's) media session id.
     pub fn stream_of(&self, name: Option<&str>, msid: Option<&str>) -> Option<StreamRef> {
         let reg = self.registry();

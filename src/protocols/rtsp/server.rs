@@ -212,6 +212,7 @@ fn token(url: &RTSPUrl) -> Option<String> {
 fn status_of(e: &EngineError) -> RTSPStatusCode {
     match e {
         EngineError::StreamNotFound => RTSPStatusCode::NotFound,
+        EngineError::Invalid(m) if m == "File not found" => RTSPStatusCode::NotFound,
         EngineError::Denied(_) => RTSPStatusCode::Forbidden,
         EngineError::NameInUse => RTSPStatusCode::NotAcceptable,
         EngineError::Unavailable(_) | EngineError::ShuttingDown | EngineError::TooManyPending => {
