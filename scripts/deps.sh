@@ -2,7 +2,7 @@
 # Installs what streamgate needs from Debian/Ubuntu packages, only when something is missing.
 # Usage: scripts/deps.sh [runtime|test]
 #   runtime: GStreamer (core, plugins, webrtc/nice) and build tools
-#   test:    runtime + ffmpeg, Chromium, Node.js/npm, iproute2, PostgreSQL (started by a test), VLC, nftables (the UDP-blocked browser test) for the test suite
+#   test:    runtime + ffmpeg, Chromium, Node.js/npm, iproute2, PostgreSQL (started by a test), VLC, nftables (the UDP-blocked browser test), and moto (a local S3 server, from PyPI into a venv) for the test suite
 set -eu
 kind=${1:-runtime}
 
@@ -11,7 +11,7 @@ runtime_pkgs="pkg-config build-essential libssl-dev
  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
  gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools libnice-dev libgstrtspserver-1.0-dev
  gstreamer1.0-x fonts-dejavu-core"
-test_pkgs="ffmpeg chromium nodejs npm iproute2 util-linux procps postgresql vlc-bin vlc-plugin-base nftables"
+test_pkgs="ffmpeg chromium nodejs npm iproute2 util-linux procps postgresql vlc-bin vlc-plugin-base nftables python3-venv"
 
 pkgs=$runtime_pkgs
 [ "$kind" = test ] && pkgs="$pkgs $test_pkgs"
@@ -40,4 +40,15 @@ if ! command -v cargo >/dev/null 2>&1; then
         command -v curl >/dev/null 2>&1 || { [ "$(id -u)" -eq 0 ] && apt-get install -y -q curl || sudo apt-get install -y -q curl; }
         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     }
+fi
+
+# moto's S3 server for the VOD-from-S3 test, in a venv of its own (Debian's Python takes no
+# system-wide pip installs). The test looks for moto_server on PATH, then in this venv.
+if [ "$kind" = test ] && ! command -v moto_server >/dev/null 2>&1; then
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/streamgate/moto"
+    if [ ! -x "$venv/bin/moto_server" ]; then
+        echo "installing moto[server] into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q 'moto[server]'
+    fi
 fi

@@ -65,10 +65,17 @@ struct Mount {
     users: usize,
 }
 
+/// One stream a client plays.
+struct Play {
+    /// Where its stream is mounted.
+    mount: String,
+    _handle: PlayHandle,
+}
+
 #[derive(Default)]
 struct ClientState {
-    /// Mount path → the viewer's handle.
-    plays: HashMap<String, PlayHandle>,
+    /// The URL path it DESCRIBEd → what it plays there.
+    plays: HashMap<String, Play>,
     /// The stream it publishes, by mount path.
     publish: Option<(String, PublishHandle)>,
     /// Why its ANNOUNCE was refused, answered when gst-rtsp-server signals it.
@@ -95,7 +102,14 @@ impl RtspServer {
             let request = ctx.request()?;
             match ffi::method(request)? {
                 ffi::Method::Announce => shared.on_announce(ctx.client()?, request, url),
-                ffi::Method::Describe => Some(play_mount(&split_url(url).0)),
+                ffi::Method::Describe => {
+                    let own = split_url(url).0;
+                    let own = own.trim_end_matches('/');
+                    lock(&shared.clients)
+                        .get(&key(ctx.client()?))
+                        .and_then(|c| c.plays.get(own))
+                        .map(|p| p.mount.clone())
+                }
                 ffi::Method::Other => None,
             }
         }));
@@ -167,11 +181,13 @@ pub fn mount_path(abspath: &str) -> String {
     path.trim_end_matches('/').to_owned()
 }
 
-/// Where viewers of a stream's URL path are mounted. Not at the path itself: an RTSP publisher's
-/// record mount is there. A DESCRIBE is pointed here (and its Content-Base with it, so the
-/// client's SETUP and PLAY follow).
-pub fn play_mount(own: &str) -> String {
-    format!("{PLAY_PREFIX}{}", own.trim_end_matches('/'))
+/// Where viewers of stream `name` (the one admission let them play, which may not be the one
+/// in their URL) are mounted. Not at the URL's path: an RTSP publisher's record mount is there.
+/// A DESCRIBE is pointed here (and its Content-Base with it, so the client's SETUP and PLAY
+/// follow).
+pub fn play_mount(name: &str) -> String {
+    let enc = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("{PLAY_PREFIX}/{enc}")
 }
 
 /// The stream name a mount path stands for (percent-decoded), if it is one.
@@ -249,7 +265,8 @@ impl Shared {
         let full = split_url(url).0;
         let under = |p: &str| full == p || full.starts_with(&format!("{p}/"));
         let known = lock(&self.clients).get(&key(client)).is_some_and(|c| {
-            c.plays.keys().any(|p| under(p)) || c.publish.as_ref().is_some_and(|(p, _)| under(p))
+            c.plays.values().any(|p| under(&p.mount))
+                || c.publish.as_ref().is_some_and(|(p, _)| under(p))
         });
         if known {
             return RTSPStatusCode::Ok;
@@ -265,13 +282,13 @@ impl Shared {
             return RTSPStatusCode::BadRequest;
         };
         let own = split_url(url).0;
-        let Some(name) = stream_name(own.trim_end_matches('/')) else {
+        let own = own.trim_end_matches('/').to_owned();
+        let Some(name) = stream_name(&own) else {
             return RTSPStatusCode::NotFound;
         };
-        let path = play_mount(&own);
         if lock(&self.clients)
             .get(&key(client))
-            .is_some_and(|c| c.plays.contains_key(&path))
+            .is_some_and(|c| c.plays.contains_key(&own))
         {
             return RTSPStatusCode::Ok; // a second DESCRIBE
         }
@@ -301,6 +318,9 @@ impl Shared {
                 return status_of(&e);
             }
         };
+        // Mounted under the admitted stream's name: a personal VOD or a back end's rename gets
+        // a media of its own, and viewers of one stream share theirs.
+        let path = play_mount(handle.name());
         if !self.mount(&path, || Ok(play_factory(handle.media(), self.rt.clone()))) {
             return RTSPStatusCode::InternalServerError;
         }
@@ -309,7 +329,13 @@ impl Shared {
             .entry(key(client))
             .or_default()
             .plays
-            .insert(path, handle);
+            .insert(
+                own,
+                Play {
+                    mount: path,
+                    _handle: handle,
+                },
+            );
         // The viewer's end (a terminate, its stream gone) hangs up on the client.
         let weak = client.downgrade();
         self.rt.spawn(async move {
@@ -481,8 +507,8 @@ impl Shared {
         let Some(state) = lock(&self.clients).remove(&key(client)) else {
             return;
         };
-        for path in state.plays.keys() {
-            self.unmount(path);
+        for play in state.plays.values() {
+            self.unmount(&play.mount);
         }
         if let Some((path, handle)) = state.publish {
             self.unmount(&path);

@@ -145,6 +145,26 @@ fn presign(s3: &S3Config, bucket: &str, key: &str) -> Result<String, FileError> 
         .to_string())
 }
 
+/// Asks for an object's first byte: a missing object (or one we may not read) is "File not
+/// found" before any pipeline is made for it.
+async fn object_exists(url: &str) -> Result<(), VodError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|_| FileError::NotFound("no HTTP client"))?;
+    let r = client
+        .get(url)
+        .header("range", "bytes=0-0")
+        .send()
+        .await
+        .map_err(|_| FileError::NotFound("S3 store unreachable"))?;
+    if r.status().is_success() {
+        Ok(())
+    } else {
+        Err(FileError::NotFound("no such object").into())
+    }
+}
+
 /// The source kept with the stream: the pipeline playing now (replaced at each loop).
 struct FileSource(#[allow(dead_code)] Arc<Mutex<Option<PipelineGuard>>>);
 
@@ -190,6 +210,9 @@ pub async fn start(
     let location = locate(engine, path).inspect_err(|e| {
         tracing::info!(uri = %crate::redact::Escaped(uri), "VOD refused: {e} ({e:?})");
     })?;
+    if let Location::Http(url) = &location {
+        object_exists(url).await?;
+    }
     let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
     let msid = uuid::Uuid::new_v4().to_string();
     let req = MediaRequest {
