@@ -80,6 +80,13 @@ async fn a_camera_is_pulled_over_tcp_and_udp_and_survives_a_drop() {
         );
     }
 
+    // An HLS player is watching when the camera goes.
+    common::eventually(T, "cam1 plays over HLS", || async {
+        let (code, text) = common::http(http, "GET", "/hls/cam1/media.m3u8", "").await;
+        code == 200 && text.contains("#EXTINF")
+    })
+    .await;
+
     // The camera loses power and comes back on the same port: the stream stays, and plays again.
     drop(cam);
     common::eventually(T, "the pull notices", || async {
@@ -101,6 +108,12 @@ async fn a_camera_is_pulled_over_tcp_and_udp_and_survives_a_drop() {
         video >= 45,
         "after the reconnect: {video} video frames in 3 s"
     );
+    // The camera's new session is a new timeline: the HLS playlist marks it.
+    common::eventually(T, "the HLS playlist marks the reconnect", || async {
+        let (_, text) = common::http(http, "GET", "/hls/cam1/media.m3u8", "").await;
+        text.contains("#EXT-X-DISCONTINUITY")
+    })
+    .await;
 
     // WCS's answers.
     let (code, _) = rest(http, "/rest-api/rtsp/terminate", json!({"uri": uri})).await;
@@ -165,6 +178,23 @@ async fn playing_an_rtsp_url_by_name_pulls_the_camera() {
     assert!(info.contains("Failed to connect to rtsp stream"), "{info}");
     let (code, _) = rest(app.http_addr, "/rest-api/rtsp/find", json!({"uri": dead})).await;
     assert_eq!(code, 404);
+    // A camera pulled for its viewers is let go a few seconds after the last one leaves.
+    drop((_c, player));
+    common::eventually(T, "the unwatched camera is let go", || async {
+        let (code, _) = rest(
+            app.http_addr,
+            "/rest-api/rtsp/find",
+            json!({"uri": cam.url()}),
+        )
+        .await;
+        code == 404
+            && app
+                .state()
+                .engine
+                .stream_of(Some(&cam.url()), None)
+                .is_none()
+    })
+    .await;
     drop(cam);
     app.shutdown().await;
 }

@@ -70,8 +70,10 @@ impl StreamMedia {
         self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// A publisher took the stream over.
-    pub(super) fn next_generation(&self) {
+    /// The source started afresh (a publisher took the stream over, a camera was dialled again):
+    /// what follows does not continue what came before, and outputs that care (HLS marks a
+    /// discontinuity) start anew.
+    pub fn next_generation(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }

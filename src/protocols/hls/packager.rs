@@ -146,6 +146,14 @@ fn on_video(state: &Arc<Mutex<State>>, caps: Option<&gst::Caps>, buffer: &gst::B
             b.make_mut().set_dts(d);
             fixed = Some(b);
         }
+        // A source that never reorders (an RTSP camera's depayloaded H.264 carries presentation
+        // times only): decode time is presentation time.
+        (None, _) if st.video.as_ref().is_some_and(|v| !v.has_reordering()) => {
+            let mut b = buffer.copy();
+            b.make_mut().set_dts(pts);
+            st.last_dts = Some(pts);
+            fixed = Some(b);
+        }
         (None, _) => return,
     }
     let buffer = fixed.as_ref().unwrap_or(buffer);

@@ -169,6 +169,10 @@ async fn supervise(
     let mut attempt = 0u64;
     loop {
         let (failed_tx, mut failed_rx) = mpsc::channel::<String>(4);
+        if attempt > 0 {
+            // The camera's new session does not continue the old one's timeline.
+            media.next_generation();
+        }
         let built = build(&uri, transport, &media, failed_tx);
         let status = match built {
             Ok(guard) => {
@@ -362,6 +366,31 @@ fn link_pad(
     attach_chain(pipeline, pad, &chain)
 }
 
+/// How long a camera pulled for its viewers (played by URL) stays without one.
+const UNWATCHED_FOR: Duration = Duration::from_secs(5);
+
+/// Ends a pull made for a play of its URL once nobody has watched it for [`UNWATCHED_FOR`];
+/// pulls made over REST stay until terminated.
+async fn stop_when_unwatched(engine: crate::engine::WeakEngine, uri: String) {
+    let mut alone_since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        if !engine.jobs(Some(KIND)).iter().any(|j| j.info["uri"] == uri) {
+            return;
+        }
+        if engine.viewer_count(&uri) > 0 {
+            alone_since = tokio::time::Instant::now();
+        } else if alone_since.elapsed() > UNWATCHED_FOR {
+            tracing::info!(uri = %crate::redact::url(&uri), "RTSP pull without viewers: stopped");
+            terminate(&engine, &uri);
+            return;
+        }
+    }
+}
+
 /// Every pull, WCS-shaped, with the tracks its camera has now.
 pub fn list(engine: &Engine) -> Vec<Value> {
     engine
@@ -414,7 +443,10 @@ impl crate::engine::admission::Resolver for RtspResolver {
         let uri = name.to_owned();
         Some(Box::pin(async move {
             match start(&engine, &uri, None, Transport::Tcp).await {
-                Ok(_) | Err(RtspError::AlreadyPulled(_)) => {}
+                Ok(_) => {
+                    tokio::spawn(stop_when_unwatched(engine.downgrade(), uri.clone()));
+                }
+                Err(RtspError::AlreadyPulled(_)) => {}
                 Err(RtspError::BadUri) => {
                     return Err(EngineError::Invalid(RtspError::BadUri.to_string()))
                 }
