@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs the browser tests (websdk.test.mjs, whip.test.mjs, sdk.test.mjs, interview.test.mjs, roomapi.test.mjs, access.test.mjs, mse.test.mjs, hls.test.mjs, ladder.test.mjs,
+# Runs the browser tests (websdk.test.mjs, whip.test.mjs, sdk.test.mjs, interview.test.mjs, roomapi.test.mjs, access.test.mjs, mse.test.mjs, hls.test.mjs, ladder.test.mjs, vod.test.mjs,
 # rtmp.test.mjs, recording.test.mjs) one file after the other; arguments go to `node --test` (e.g. --test-name-pattern=VP8).
 #
 # When the tests start their own server (STREAMGATE_WS and STREAMGATE_HTTP unset), everything runs in a fresh network
@@ -14,7 +14,7 @@ if [ ! -d node_modules/@flashphoner/websdk ] || [ ! -d node_modules/playwright-c
 fi
 
 # One file at a time: each drives a browser and a server, and media timing suffers on a small machine otherwise.
-set -- --test-concurrency=1 "$@" websdk.test.mjs whip.test.mjs sdk.test.mjs interview.test.mjs roomapi.test.mjs rtmp.test.mjs recording.test.mjs access.test.mjs mse.test.mjs hls.test.mjs ladder.test.mjs
+set -- --test-concurrency=1 "$@" websdk.test.mjs whip.test.mjs sdk.test.mjs interview.test.mjs roomapi.test.mjs rtmp.test.mjs recording.test.mjs access.test.mjs mse.test.mjs hls.test.mjs ladder.test.mjs vod.test.mjs
 
 if [ -z "${STREAMGATE_WS:-}" ] && [ -z "${STREAMGATE_HTTP:-}" ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
   # -n needs root; -rn does it in a user namespace where unprivileged ones are allowed.
