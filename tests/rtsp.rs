@@ -198,3 +198,50 @@ async fn playing_an_rtsp_url_by_name_pulls_the_camera() {
     drop(cam);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_plays_as_it_is_over_rtsp_and_through_the_bridge_elsewhere() {
+    let app = common::start(common::config()).await;
+    let cam = camera::Camera::start_with(
+        0,
+        "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph265pay name=pay0 pt=96",
+    );
+    let (code, v) = rest(
+        app.http_addr,
+        "/rest-api/rtsp/startup",
+        json!({"uri": cam.url(), "localStreamName": "hevc"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    common::eventually(T, "the H.265 camera is up", || async {
+        let s = status_of(app.http_addr, &cam.url()).await;
+        s["status"] == "PROCESSED_LOCAL" && s["hasVideo"] == true
+    })
+    .await;
+    // RTSP players get the camera's H.265 untouched.
+    let out = std::process::Command::new("timeout")
+        .args(["20", "ffprobe", "-v", "error", "-rtsp_transport", "tcp"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "compact",
+        ])
+        .arg(format!("rtsp://{}/hevc", app.rtsp_addr))
+        .output()
+        .unwrap();
+    let streams = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        streams.contains("codec_name=hevc|width=320|height=240"),
+        "{streams}"
+    );
+    // RTMP takes H.264 only: the shared bridge decodes and encodes once.
+    let (video, audio) = decoded(&format!("rtmp://{}/live/hevc", app.rtmp_addr), 3);
+    assert!(
+        video >= 45,
+        "H.265 as H.264 over RTMP: {video} frames in 3 s"
+    );
+    assert!(audio >= 30, "{audio}");
+    drop(cam);
+    app.shutdown().await;
+}

@@ -8,6 +8,9 @@ use serde::Serialize;
 pub enum Codec {
     /// H.264, Annex B byte-stream, one access unit per buffer, SPS/PPS before every IDR.
     H264,
+    /// H.265, Annex B byte-stream, one access unit per buffer, parameter sets before every
+    /// keyframe. Cameras send it; outputs that take only H.264 get it through the shared bridge.
+    H265,
     /// VP8.
     Vp8,
     /// Opus, 48 kHz.
@@ -19,13 +22,14 @@ pub enum Codec {
 impl Codec {
     /// Whether this is a video codec (has keyframes).
     pub fn is_video(self) -> bool {
-        matches!(self, Codec::H264 | Codec::Vp8)
+        matches!(self, Codec::H264 | Codec::H265 | Codec::Vp8)
     }
 
     /// RTP encoding name as in SDP.
     pub fn rtp_name(self) -> &'static str {
         match self {
             Codec::H264 => "H264",
+            Codec::H265 => "H265",
             Codec::Vp8 => "VP8",
             Codec::Opus => "OPUS",
             Codec::Aac => "MPEG4-GENERIC",
@@ -35,7 +39,7 @@ impl Codec {
     /// RTP clock rate.
     pub fn clock_rate(self) -> u32 {
         match self {
-            Codec::H264 | Codec::Vp8 => 90_000,
+            Codec::H264 | Codec::H265 | Codec::Vp8 => 90_000,
             Codec::Opus => 48_000,
             Codec::Aac => 48_000,
         }
@@ -55,6 +59,7 @@ impl Codec {
     pub fn wcs_name(self) -> &'static str {
         match self {
             Codec::H264 => "H264",
+            Codec::H265 => "H265",
             Codec::Vp8 => "VP8",
             Codec::Opus => "opus",
             Codec::Aac => "mpeg4-generic",
@@ -65,6 +70,10 @@ impl Codec {
     pub fn caps(self) -> gst::Caps {
         match self {
             Codec::H264 => gst::Caps::builder("video/x-h264")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .build(),
+            Codec::H265 => gst::Caps::builder("video/x-h265")
                 .field("stream-format", "byte-stream")
                 .field("alignment", "au")
                 .build(),
@@ -81,6 +90,7 @@ impl Codec {
     pub fn slug(self) -> &'static str {
         match self {
             Codec::H264 => "h264",
+            Codec::H265 => "h265",
             Codec::Vp8 => "vp8",
             Codec::Opus => "opus",
             Codec::Aac => "aac",

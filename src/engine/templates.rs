@@ -27,6 +27,7 @@ pub struct Preset {
 fn decode_fragment(codec: Codec) -> &'static str {
     match codec {
         Codec::H264 => include_str!("../../pipelines/decode/h264.gst"),
+        Codec::H265 => include_str!("../../pipelines/decode/h265.gst"),
         Codec::Vp8 => include_str!("../../pipelines/decode/vp8.gst"),
         Codec::Opus => include_str!("../../pipelines/decode/opus.gst"),
         Codec::Aac => include_str!("../../pipelines/decode/aac.gst"),
@@ -36,6 +37,7 @@ fn decode_fragment(codec: Codec) -> &'static str {
 fn preset_text(codec: Codec) -> &'static str {
     match codec {
         Codec::H264 => include_str!("../../presets/h264.toml"),
+        Codec::H265 => include_str!("../../presets/h265.toml"),
         Codec::Vp8 => include_str!("../../presets/vp8.toml"),
         Codec::Opus => include_str!("../../presets/opus.toml"),
         Codec::Aac => include_str!("../../presets/aac.toml"),
@@ -104,6 +106,7 @@ pub const IMAGE_FORMATS: [&str; 2] = ["png", "jpeg"];
 fn record_track_fragment(codec: Codec) -> &'static str {
     match codec {
         Codec::H264 => include_str!("../../pipelines/record/h264.gst"),
+        Codec::H265 => include_str!("../../pipelines/record/h265.gst"),
         Codec::Vp8 => include_str!("../../pipelines/record/vp8.gst"),
         Codec::Opus => include_str!("../../pipelines/record/opus.gst"),
         Codec::Aac => include_str!("../../pipelines/record/aac.gst"),
@@ -254,6 +257,10 @@ pub fn validate() -> anyhow::Result<()> {
         encoder(codec)?;
         record_track(codec)?;
     }
+    // H.265 is taken from cameras and files (decoded for bridges, recorded as it is); its encoder
+    // preset is checked only when a bridge to it is asked for.
+    decoder(Codec::H265)?;
+    record_track(Codec::H265)?;
     mp3_decoder()?;
     for ext in RECORD_CONTAINERS {
         record_writer(ext)?;

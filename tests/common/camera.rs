@@ -14,6 +14,14 @@ pub struct Camera {
 impl Camera {
     /// Starts a camera on `port` (0: any free port).
     pub fn start(port: u16) -> Self {
+        Self::start_with(
+            port,
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph264pay name=pay0 pt=96",
+        )
+    }
+
+    /// A camera whose picture is encoded and payloaded by `video` (ending in `pay0`).
+    pub fn start_with(port: u16, video: &str) -> Self {
         gst::init().unwrap();
         let ctx = gst::glib::MainContext::new();
         let main_loop = gst::glib::MainLoop::new(Some(&ctx), false);
@@ -21,12 +29,12 @@ impl Camera {
         server.set_address("127.0.0.1");
         server.set_service(&port.to_string());
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(
+        factory.set_launch(&format!(
             "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
-             ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph264pay name=pay0 pt=96 \
+             ! {video} \
              audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 \
-             ! alawenc ! rtppcmapay name=pay1 pt=8 )",
-        );
+             ! alawenc ! rtppcmapay name=pay1 pt=8 )"
+        ));
         factory.set_shared(true);
         server.mount_points().unwrap().add_factory("/cam", factory);
         let id = server.attach(Some(&ctx)).expect("the camera listens");

@@ -23,8 +23,13 @@ use std::sync::{Arc, Mutex, Weak};
 /// The codecs a play mount serves `media` in, in stream order.
 pub fn play_tracks(media: &StreamMedia) -> Vec<Codec> {
     let mut out = Vec::new();
-    if media.video().is_some() {
-        out.push(Codec::H264);
+    // H.264 (VP8 through the bridge), or H.265 as the camera sends it: RTSP players take both.
+    if let Some(v) = media.video() {
+        out.push(if v.codec() == Codec::H265 {
+            Codec::H265
+        } else {
+            Codec::H264
+        });
     }
     if let Some(a) = media.audio() {
         out.push(if a.codec() == Codec::Aac {
@@ -222,6 +227,6 @@ mod tests {
         gst::init().unwrap();
         let r = record_launch(&["H264".into(), "PCMA".into()]).unwrap();
         assert_eq!(r, "( rtph264depay name=depay0 rtppcmadepay name=depay1 )");
-        assert!(record_launch(&["H265".into()]).is_err());
+        assert!(record_launch(&["AV1".into()]).is_err());
     }
 }

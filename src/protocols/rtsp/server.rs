@@ -530,7 +530,7 @@ fn announced(sdp: &gst_rtsp_server::gst_sdp::SDPMessageRef) -> anyhow::Result<Ve
         let encoding = tracks::encoding_name(payload, m.attribute_val("rtpmap"))
             .ok_or_else(|| anyhow::anyhow!("media with payload type {payload} and no rtpmap"))?;
         anyhow::ensure!(tracks::supported(&encoding), "{encoding} is not supported");
-        let is_video = encoding == "H264";
+        let is_video = encoding == "H264" || encoding == "H265";
         let seen = if is_video { &mut video } else { &mut audio };
         anyhow::ensure!(!*seen, "more than one {} track", m.media().unwrap_or("?"));
         *seen = true;
@@ -566,7 +566,7 @@ mod tests {
         let msg = gst_rtsp_server::gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
         assert_eq!(announced(&msg).unwrap(), vec!["H264", "PCMA"]);
         let bad = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
-                   m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n";
+                   m=video 0 RTP/AVP 96\r\na=rtpmap:96 AV1/90000\r\n";
         let msg = gst_rtsp_server::gst_sdp::SDPMessage::parse_buffer(bad.as_bytes()).unwrap();
         assert!(announced(&msg).is_err());
     }

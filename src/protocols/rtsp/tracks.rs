@@ -36,7 +36,7 @@ pub fn encoding_name(payload: u32, rtpmap: Option<&str>) -> Option<String> {
 pub fn supported(encoding: &str) -> bool {
     matches!(
         encoding.to_ascii_uppercase().as_str(),
-        "H264" | "MPEG4-GENERIC" | "OPUS" | "PCMA" | "PCMU"
+        "H264" | "H265" | "MPEG4-GENERIC" | "OPUS" | "PCMA" | "PCMU"
     )
 }
 
@@ -50,6 +50,13 @@ pub fn ingest_chain(encoding: &str) -> anyhow::Result<IngestChain> {
             Codec::H264,
             "rtph264depay",
             vec![gst::ElementFactory::make("h264parse")
+                .property("config-interval", -1i32)
+                .build()?],
+        ),
+        "H265" => (
+            Codec::H265,
+            "rtph265depay",
+            vec![gst::ElementFactory::make("h265parse")
                 .property("config-interval", -1i32)
                 .build()?],
         ),
@@ -101,6 +108,11 @@ pub fn payloader(codec: Codec, index: usize) -> String {
             96,
             "config-interval=-1 aggregate-mode=zero-latency",
         ),
+        Codec::H265 => (
+            "rtph265pay",
+            96,
+            "config-interval=-1 aggregate-mode=zero-latency",
+        ),
         Codec::Vp8 => ("rtpvp8pay", 96, ""),
         Codec::Opus => ("rtpopuspay", 97, ""),
         Codec::Aac => ("rtpmp4gpay", 97, ""),
@@ -126,6 +138,6 @@ mod tests {
         assert_eq!(encoding_name(0, None).as_deref(), Some("PCMU"));
         assert_eq!(encoding_name(96, None), None);
         assert_eq!(encoding_name(96, Some("garbage")), None);
-        assert!(supported("h264") && supported("PCMU") && !supported("H265"));
+        assert!(supported("h264") && supported("PCMU") && supported("H265") && !supported("AV1"));
     }
 }

@@ -154,6 +154,12 @@ fn chain_for(caps: &gst::CapsRef) -> anyhow::Result<Option<(Codec, Vec<gst::Elem
                 .property("config-interval", -1i32)
                 .build()?],
         ),
+        "video/x-h265" => (
+            Codec::H265,
+            vec![gst::ElementFactory::make("h265parse")
+                .property("config-interval", -1i32)
+                .build()?],
+        ),
         "video/x-vp8" => (Codec::Vp8, vec![]),
         "audio/x-opus" => (Codec::Opus, vec![]),
         "audio/mpeg" if s.get::<i32>("mpegversion").ok() == Some(1) => (
@@ -279,7 +285,8 @@ mod tests {
         assert_eq!(codec("audio/mpeg,mpegversion=1,layer=3"), Some(Codec::Opus));
         assert_eq!(codec("audio/x-opus"), Some(Codec::Opus));
         assert_eq!(codec("video/x-vp8"), Some(Codec::Vp8));
-        assert_eq!(codec("video/x-h265"), None);
+        assert_eq!(codec("video/x-h265,stream-format=hvc1"), Some(Codec::H265));
+        assert_eq!(codec("video/x-av1"), None);
         assert_eq!(codec("subpicture/x-dvd"), None);
     }
 }

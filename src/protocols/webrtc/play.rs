@@ -69,6 +69,7 @@ fn payloader(codec: Codec, pt: u8) -> anyhow::Result<gst::Element> {
             .property("mtu", 1200u32)
             .build()?,
         Codec::Aac => anyhow::bail!("AAC cannot be sent over WebRTC"),
+        Codec::H265 => anyhow::bail!("H.265 is not sent over WebRTC"),
     };
     Ok(e)
 }

@@ -147,6 +147,7 @@ fn link_track(
         Codec::Vp8 => chain.push(gst::ElementFactory::make("rtpvp8depay").build()?),
         Codec::Opus => chain.push(gst::ElementFactory::make("rtpopusdepay").build()?),
         Codec::Aac => anyhow::bail!("AAC is not received over WebRTC"),
+        Codec::H265 => anyhow::bail!("H.265 is not received over WebRTC"),
     }
     chain.push(
         gst::ElementFactory::make("capsfilter")
