@@ -342,6 +342,38 @@ async fn rtmp_and_whip_clients_are_refused_by_the_same_hooks() {
     assert_eq!(rtmp_publish.body["appKey"], "flashStreamingApp");
     assert_eq!(rtmp_publish.body["custom"]["params"]["token"], "abc");
 
+    // An RTSP player the hook refuses (`playRTSP`) gets 403; one it lets through plays.
+    let mut ff = common::ffmpeg_live(
+        "320x240",
+        44100,
+        30,
+        &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"],
+        &rtmp("cam"),
+    );
+    common::eventually(T, "the camera stream is published", || async {
+        app.state().engine.stream_of(Some("cam"), None).is_some()
+    })
+    .await;
+    backend.rule(|m, b| {
+        (m == "playRTSP" && b["custom"]["token"] == "bad")
+            .then(|| Answer::Status(403, String::new()))
+    });
+    let rtsp = app.rtsp_addr;
+    let refused = tokio::task::spawn_blocking(move || rtsp_probe(rtsp, "?token=bad"))
+        .await
+        .unwrap();
+    assert!(refused.contains("403"), "{refused}");
+    let allowed = tokio::task::spawn_blocking(move || rtsp_probe(rtsp, "?token=good"))
+        .await
+        .unwrap();
+    assert!(allowed.contains("codec_name=h264"), "{allowed}");
+    let plays = backend.calls_to("playRTSP");
+    assert_eq!(plays.len(), 2, "{plays:?}");
+    assert_eq!(plays[0].body["name"], "cam");
+    assert_eq!(plays[0].body["mediaProvider"], "RTSP");
+    let _ = ff.kill();
+    let _ = ff.wait();
+
     // A WHIP publish the hook refuses gets 403 with the reason.
     let (code, body) = whip(app.http_addr, "deny-whip", common::LONELY_OFFER).await;
     assert_eq!(code, 403, "{body}");
@@ -364,4 +396,19 @@ async fn whip(addr: std::net::SocketAddr, name: &str, sdp: &str) -> (u16, String
         sdp,
     )
     .await
+}
+
+/// ffprobe's answer (streams, or the error) for stream `cam` of an RTSP server.
+fn rtsp_probe(addr: std::net::SocketAddr, query: &str) -> String {
+    let out = std::process::Command::new("timeout")
+        .args(["20", "ffprobe", "-v", "error", "-rtsp_transport", "tcp"])
+        .args(["-show_entries", "stream=codec_name", "-of", "compact"])
+        .arg(format!("rtsp://{addr}/cam{query}"))
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

@@ -62,7 +62,8 @@ pub struct HooksConfig {
     pub keep_alive_interval: Duration,
     /// Deliveries kept for `/rest-api/hooks/log`.
     pub log_size: usize,
-    /// The application WHIP and WHEP clients belong to.
+    /// The application clients without one of their own belong to: WHIP and WHEP, RTSP players
+    /// and publishers, HLS players.
     pub whip_app: String,
     /// Back ends by application key: `defaultApp`, `roomApp`, `flashStreamingApp` (RTMP), and any
     /// of your own.

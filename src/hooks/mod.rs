@@ -129,7 +129,8 @@ impl Hooks {
     /// to the configured `whip_app`).
     pub fn app_of<'a>(&'a self, app_key: &'a str) -> &'a str {
         match app_key {
-            "whip" | "whep" => &self.cfg.whip_app,
+            // Clients that bring no application of their own.
+            "whip" | "whep" | "rtsp" | "hls" => &self.cfg.whip_app,
             k => k,
         }
     }
