@@ -144,6 +144,14 @@ async fn vod_plays_each_viewer_the_file_from_its_start() {
             "{who} viewer starts at the start"
         );
     }
+    // Over RTMP as well: the picture's header comes before the first sound, so ffmpeg sees both.
+    let (video, audio) =
+        common::ffmpeg_frames(&format!("rtmp://{}/live/vod://show.mp4", app.rtmp_addr), 3);
+    assert!(
+        video >= 60 && audio >= 60,
+        "vod:// over RTMP: {video} / {audio}"
+    );
+
     // Personal streams go once their viewers have.
     common::eventually(T, "personal VOD streams end with their viewers", || async {
         app.state().engine.find_all().is_empty()

@@ -54,9 +54,17 @@ struct Viewer {
     queued: Arc<AtomicU64>,
     waiting_keyframe: bool,
     /// No video has reached this viewer yet: its sound is not held back for the picture (players
-    /// line the two up by their timestamps, and a bridged picture arrives later than its sound).
+    /// line the two up by their timestamps, and a bridged picture arrives later than its sound)...
     fresh: bool,
+    /// ...except at a stream's very start, when the viewer came before any picture (a file
+    /// played from its start): its first sound waits up to [`FIRST_PICTURE_WAIT_MS`] for the
+    /// picture's header, or a player that reads the first tags to learn the tracks (ffmpeg) never
+    /// sees the video. The timestamp of the first sound held.
+    held_since: Option<u32>,
 }
+
+/// How long (in stream time) a viewer's first sound waits for the first picture.
+const FIRST_PICTURE_WAIT_MS: u32 = 2000;
 
 #[derive(Default)]
 struct State {
@@ -71,9 +79,18 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// The stream has a video track.
+    has_video: bool,
     limits: ProducerLimits,
     /// Messages not sent to a viewer because it had fallen behind.
     dropped: AtomicU64,
+}
+
+/// Whether a fresh viewer's sound at `ts` still waits for the first picture (see
+/// [`Viewer::held_since`]).
+fn no_picture_yet(held_since: &mut Option<u32>, ts: u32) -> bool {
+    let since = *held_since.get_or_insert(ts);
+    ts.wrapping_sub(since) < FIRST_PICTURE_WAIT_MS
 }
 
 /// Capacity of a viewer's queue in messages; the byte limit (from the engine's per-consumer queue
@@ -136,6 +153,11 @@ impl Shared {
                     admit(&mut waiting, true, keyframe, queued, limit)
                 } else if waiting && !v.fresh {
                     Admit::Drop // no audio while the video is being cut back
+                } else if v.fresh
+                    && self.has_video
+                    && no_picture_yet(&mut v.held_since, media.tag.ts)
+                {
+                    Admit::Drop
                 } else {
                     admit(&mut waiting, false, true, queued, limit)
                 };
@@ -276,6 +298,7 @@ impl FlvOutput {
         );
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            has_video: video.is_some(),
             limits,
             dropped: AtomicU64::new(0),
         });
@@ -371,6 +394,7 @@ impl FlvOutput {
             queued: queued.clone(),
             waiting_keyframe: waiting,
             fresh: waiting,
+            held_since: None,
         });
         drop(st);
         ViewerFeed {
