@@ -245,3 +245,46 @@ async fn an_h265_camera_plays_as_it_is_over_rtsp_and_through_the_bridge_elsewher
     drop(cam);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_answer_basic_and_digest_auth() {
+    let app = common::start(common::config()).await;
+    for digest in [false, true] {
+        let cam = camera::Camera::start_with_auth("admin", "s3cret", digest);
+        let with = |cred: &str| cam.url().replace("rtsp://", &format!("rtsp://{cred}@"));
+        let (good, bad) = (with("admin:s3cret"), with("admin:wrong"));
+        let name = if digest { "digest" } else { "basic" };
+        for (uri, local) in [(&good, name.to_owned()), (&bad, format!("{name}-bad"))] {
+            let (code, v) = rest(
+                app.http_addr,
+                "/rest-api/rtsp/startup",
+                json!({"uri": uri, "localStreamName": local}),
+            )
+            .await;
+            assert_eq!(code, 200, "{v}");
+        }
+        common::eventually(T, "the camera lets the right credentials in", || async {
+            status_of(app.http_addr, &good).await["hasVideo"] == true
+        })
+        .await;
+        let (video, _) = decoded(&format!("rtmp://{}/live/{name}", app.rtmp_addr), 2);
+        assert!(video >= 30, "{name}: {video} frames");
+        // The wrong password never gets a picture; the pull keeps trying.
+        let s = status_of(app.http_addr, &bad).await;
+        assert_eq!(s["hasVideo"], false, "{s}");
+        assert_ne!(s["status"], "PROCESSED_LOCAL", "{s}");
+        // Listings do not show the password.
+        let (_, all) = rest(app.http_addr, "/rest-api/rtsp/find_all", json!({})).await;
+        assert!(!all.to_string().contains("s3cret"), "{all}");
+        for uri in [&good, &bad] {
+            rest(
+                app.http_addr,
+                "/rest-api/rtsp/terminate",
+                json!({"uri": uri}),
+            )
+            .await;
+        }
+        drop(cam);
+    }
+    app.shutdown().await;
+}

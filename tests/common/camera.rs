@@ -22,6 +22,19 @@ impl Camera {
 
     /// A camera whose picture is encoded and payloaded by `video` (ending in `pay0`).
     pub fn start_with(port: u16, video: &str) -> Self {
+        Self::start_full(port, video, None)
+    }
+
+    /// A camera that lets in only `user` with `password`, by basic or (`digest`) digest auth.
+    pub fn start_with_auth(user: &str, password: &str, digest: bool) -> Self {
+        Self::start_full(
+            0,
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph264pay name=pay0 pt=96",
+            Some((user, password, digest)),
+        )
+    }
+
+    fn start_full(port: u16, video: &str, auth: Option<(&str, &str, bool)>) -> Self {
         gst::init().unwrap();
         let ctx = gst::glib::MainContext::new();
         let main_loop = gst::glib::MainLoop::new(Some(&ctx), false);
@@ -36,6 +49,28 @@ impl Camera {
              ! alawenc ! rtppcmapay name=pay1 pt=8 )"
         ));
         factory.set_shared(true);
+        if let Some((user, password, digest)) = auth {
+            let a = gst_rtsp_server::RTSPAuth::new();
+            let token = gst_rtsp_server::RTSPToken::builder()
+                .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+                .build();
+            if digest {
+                a.set_supported_methods(gst_rtsp_server::gst_rtsp::RTSPAuthMethod::Digest);
+                a.add_digest(user, password, &token);
+            } else {
+                a.add_basic(
+                    &gst_rtsp_server::RTSPAuth::make_basic(user, password),
+                    &token,
+                );
+            }
+            server.set_auth(Some(&a));
+            factory.add_role_from_structure(
+                &gst::Structure::builder("viewer")
+                    .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                    .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                    .build(),
+            );
+        }
         server.mount_points().unwrap().add_factory("/cam", factory);
         let id = server.attach(Some(&ctx)).expect("the camera listens");
         let port = server.bound_port() as u16;
