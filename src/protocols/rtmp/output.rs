@@ -151,12 +151,13 @@ impl Shared {
                 let mut waiting = v.waiting_keyframe;
                 let d = if video {
                     admit(&mut waiting, true, keyframe, queued, limit)
-                } else if waiting && !v.fresh {
-                    Admit::Drop // no audio while the video is being cut back
-                } else if v.fresh
-                    && self.has_video
-                    && no_picture_yet(&mut v.held_since, media.tag.ts)
+                } else if (waiting && !v.fresh)
+                    || (v.fresh
+                        && self.has_video
+                        && no_picture_yet(&mut v.held_since, media.tag.ts))
                 {
+                    // No audio while the video is being cut back, nor before a fresh viewer's
+                    // first picture (for a while).
                     Admit::Drop
                 } else {
                     admit(&mut waiting, false, true, queued, limit)
