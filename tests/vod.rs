@@ -81,16 +81,7 @@ fn file_frames(path: &Path, seconds: u32) -> Vec<String> {
 
 /// Frames of each kind ffmpeg decodes from `url` in `seconds`.
 fn decoded(url: &str, seconds: u32) -> (usize, usize) {
-    let out = Command::new("timeout")
-        .args(["40", "ffmpeg", "-hide_banner", "-loglevel", "error"])
-        .args(["-rtsp_transport", "tcp", "-i", url])
-        .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let count = |i: &str| text.lines().filter(|l| l.starts_with(i)).count();
-    (count("0,"), count("1,"))
+    common::ffmpeg_frames_with(&["-rtsp_transport", "tcp"], url, seconds)
 }
 
 /// The RTSP URL of stream `name` (percent-encoded: VOD names hold `://`).

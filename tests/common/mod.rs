@@ -178,16 +178,15 @@ pub fn ffmpeg_live(size: &str, audio_rate: u32, seconds: u32, encode: &[&str], u
 /// Frames of each stream ffmpeg decodes from `url` in `seconds` (framemd5 prints one line per
 /// decoded frame): (stream 0, stream 1).
 pub fn ffmpeg_frames(url: &str, seconds: u32) -> (usize, usize) {
+    ffmpeg_frames_with(&[], url, seconds)
+}
+
+/// [`ffmpeg_frames`] with input options (`-rtsp_transport udp`).
+pub fn ffmpeg_frames_with(input: &[&str], url: &str, seconds: u32) -> (usize, usize) {
     let out = Command::new("timeout")
-        .args([
-            "40",
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            url,
-        ])
+        .args(["40", "ffmpeg", "-hide_banner", "-loglevel", "error"])
+        .args(input)
+        .args(["-i", url])
         .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
         .stdin(Stdio::null())
         .output()
