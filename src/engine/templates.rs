@@ -55,6 +55,26 @@ pub fn decoder(codec: Codec) -> anyhow::Result<gst::Bin> {
         .with_context(|| format!("pipelines/decode/{}.gst", codec.slug()))
 }
 
+/// What turns raw audio into the engine's Opus: converted, resampled to 48 kHz (as WebRTC carries
+/// it, and the AAC bridged from it), encoded per the Opus preset. For sources whose sound comes
+/// in a codec no output takes (G.711 from cameras, MP3 from files).
+pub fn raw_to_opus() -> anyhow::Result<Vec<gst::Element>> {
+    let make = |f: &str| gst::ElementFactory::make(f).build();
+    Ok(vec![
+        make("audioconvert")?,
+        make("audioresample")?,
+        gst::ElementFactory::make("capsfilter")
+            .property(
+                "caps",
+                gst::Caps::builder("audio/x-raw")
+                    .field("rate", 48_000i32)
+                    .build(),
+            )
+            .build()?,
+        encoder(Codec::Opus)?.upcast(),
+    ])
+}
+
 /// A bin that decodes MP3 (which RTMP publishers may send; it is taken as AAC) to raw audio.
 pub fn mp3_decoder() -> anyhow::Result<gst::Bin> {
     gst::parse::bin_from_description(include_str!("../../pipelines/decode/mp3.gst").trim(), true)

@@ -6,5 +6,6 @@ pub mod hls;
 pub mod mse;
 pub mod rtmp;
 pub mod rtsp;
+pub mod supervised;
 pub mod vod;
 pub mod webrtc;

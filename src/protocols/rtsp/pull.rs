@@ -9,9 +9,9 @@
 use crate::engine::pipeline::{attach_chain, discard_pad, PipelineGuard};
 use crate::engine::producer::{track_sink, Stamping};
 use crate::engine::{
-    Engine, EngineError, MediaEvent, MediaRequest, PublishHandle, PublishSpec, Source, StreamMedia,
-    MAILBOX_CAPACITY,
+    Engine, EngineError, MediaEvent, MediaRequest, PublishSpec, StreamMedia, MAILBOX_CAPACITY,
 };
+use crate::protocols::supervised::{end, PipelineSource, SupervisedJob};
 use crate::sync::lock;
 use gst::prelude::*;
 use serde_json::{json, Value};
@@ -52,31 +52,6 @@ impl Transport {
             None | Some("tcp") | Some("") => Some(Self::Tcp),
             Some("udp") => Some(Self::Udp),
             _ => None,
-        }
-    }
-}
-
-/// The pull's source: the ingest running now (replaced on every reconnect); the stream's end
-/// drops it.
-struct RtspSource(#[allow(dead_code)] Arc<Mutex<Option<PipelineGuard>>>);
-
-impl Source for RtspSource {
-    fn kind(&self) -> &'static str {
-        "rtsp"
-    }
-}
-
-/// What keeps a pull running: its publish handle and its supervisor.
-struct PullJob {
-    handle: Option<PublishHandle>,
-    supervisor: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for PullJob {
-    fn drop(&mut self) {
-        self.supervisor.abort();
-        if let Some(h) = self.handle.take() {
-            h.unpublish();
         }
     }
 }
@@ -126,7 +101,10 @@ pub async fn start(
     let mut handle = engine.publish(&req, spec).await?;
     let media = handle.media().clone();
     let current = Arc::new(Mutex::new(None));
-    handle.set_source(Box::new(RtspSource(current.clone())));
+    handle.set_source(Box::new(PipelineSource {
+        kind: "rtsp",
+        current: current.clone(),
+    }));
     let info = json!({
         "localMediaSessionId": msid, "localStreamName": name, "uri": uri,
         "status": "NEW", "transport": format!("{transport:?}").to_uppercase(),
@@ -145,7 +123,7 @@ pub async fn start(
         KIND,
         &name,
         info,
-        Box::new(PullJob {
+        Box::new(SupervisedJob {
             handle: Some(handle),
             supervisor,
         }),
@@ -162,7 +140,7 @@ async fn supervise(
     uri: String,
     transport: Transport,
     media: Arc<StreamMedia>,
-    current: Arc<Mutex<Option<PipelineGuard>>>,
+    current: crate::protocols::supervised::Current,
     mut notices: mpsc::Receiver<crate::engine::MediaNotice>,
 ) {
     let mut backoff = Duration::from_secs(1);
@@ -197,7 +175,7 @@ async fn supervise(
                         tracing::info!(uri = %crate::redact::url(&uri), "RTSP camera lost: {}", why.unwrap_or_default());
                         break;
                     }
-                    n = notices.recv() => if stopped(n) { return end(&engine, &msid) },
+                    n = notices.recv() => if stopped(n) { return end(&engine, KIND, &msid) },
                 }
             }
         }
@@ -210,32 +188,13 @@ async fn supervise(
         set_info(&engine, &msid, &media, "RECONNECTING", attempt);
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            n = notices.recv() => if stopped(n) { return end(&engine, &msid) },
+            n = notices.recv() => if stopped(n) { return end(&engine, KIND, &msid) },
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
         if engine.upgrade().is_none() {
             return;
         }
     }
-}
-
-/// Ends the pull's job (from its own supervisor, which the job's end then aborts).
-fn end(engine: &crate::engine::WeakEngine, msid: &str) {
-    let Some(engine) = engine.upgrade() else {
-        return;
-    };
-    let ids: Vec<String> = engine
-        .jobs(Some(KIND))
-        .into_iter()
-        .filter(|j| j.info["localMediaSessionId"] == msid)
-        .map(|j| j.id)
-        .collect();
-    // Dropped on another task: dropping the job aborts this one.
-    tokio::spawn(async move {
-        for id in ids {
-            drop(engine.stop_job(&id));
-        }
-    });
 }
 
 fn set_info(

@@ -15,8 +15,8 @@ use super::ffi::{self, Mounts};
 use super::media::{play_factory, record_factory};
 use super::tracks;
 use crate::engine::{
-    Engine, EngineError, MediaEvent, MediaRequest, PlayHandle, PublishHandle, PublishSpec,
-    MAILBOX_CAPACITY,
+    Engine, EngineError, MediaEvent, MediaNotice, MediaRequest, PlayHandle, PublishHandle,
+    PublishSpec, MAILBOX_CAPACITY,
 };
 use crate::sync::lock;
 use gst_rtsp_server::gst_rtsp::rtsp_message::RTSPMessage;
@@ -225,6 +225,44 @@ fn token(url: &RTSPUrl) -> Option<String> {
     })
 }
 
+/// What a client's play or publish of `name` asks the engine; its events go to `events`.
+fn media_request(
+    name: &str,
+    url: &RTSPUrl,
+    client: &RTSPClient,
+    events: tokio::sync::mpsc::Sender<MediaNotice>,
+) -> MediaRequest {
+    let id = uuid::Uuid::new_v4().to_string();
+    MediaRequest {
+        session_id: format!("rtsp-{id}"),
+        app_key: "rtsp".into(),
+        media_session_id: id,
+        name: name.to_owned(),
+        sdp: String::new(),
+        record: false,
+        custom: token(url).map_or_else(|| json!({}), |t| json!({ "token": t })),
+        client: ffi::peer_ip(client),
+        login: String::new(),
+        resume_token: None,
+        events,
+    }
+}
+
+/// Hangs up on the client when its media session ends (a terminate, its stream gone).
+async fn hang_up_at_end(
+    client: glib::WeakRef<RTSPClient>,
+    mut events: tokio::sync::mpsc::Receiver<MediaNotice>,
+) {
+    while let Some(n) = events.recv().await {
+        if matches!(n.event, MediaEvent::Stop(_) | MediaEvent::Failed(_)) {
+            if let Some(c) = client.upgrade() {
+                c.close();
+            }
+            return;
+        }
+    }
+}
+
 fn status_of(e: &EngineError) -> RTSPStatusCode {
     match e {
         EngineError::StreamNotFound => RTSPStatusCode::NotFound,
@@ -292,21 +330,8 @@ impl Shared {
         {
             return RTSPStatusCode::Ok; // a second DESCRIBE
         }
-        let (tx, mut rx) = tokio::sync::mpsc::channel(MAILBOX_CAPACITY);
-        let id = uuid::Uuid::new_v4().to_string();
-        let req = MediaRequest {
-            session_id: format!("rtsp-{id}"),
-            app_key: "rtsp".into(),
-            media_session_id: id,
-            name: name.clone(),
-            sdp: String::new(),
-            record: false,
-            custom: token(url).map_or_else(|| json!({}), |t| json!({ "token": t })),
-            client: ffi::peer_ip(client),
-            login: String::new(),
-            resume_token: None,
-            events: tx,
-        };
+        let (tx, rx) = tokio::sync::mpsc::channel(MAILBOX_CAPACITY);
+        let req = media_request(&name, url, client, tx);
         let engine = self.engine.clone();
         let handle = match self
             .rt
@@ -336,18 +361,7 @@ impl Shared {
                     _handle: handle,
                 },
             );
-        // The viewer's end (a terminate, its stream gone) hangs up on the client.
-        let weak = client.downgrade();
-        self.rt.spawn(async move {
-            while let Some(n) = rx.recv().await {
-                if matches!(n.event, MediaEvent::Stop(_) | MediaEvent::Failed(_)) {
-                    if let Some(c) = weak.upgrade() {
-                        c.close();
-                    }
-                    break;
-                }
-            }
-        });
+        self.rt.spawn(hang_up_at_end(client.downgrade(), rx));
         RTSPStatusCode::Ok
     }
 
@@ -420,21 +434,8 @@ impl Shared {
             connected: true,
             resumable: false,
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel(MAILBOX_CAPACITY);
-        let id = uuid::Uuid::new_v4().to_string();
-        let req = MediaRequest {
-            session_id: format!("rtsp-{id}"),
-            app_key: "rtsp".into(),
-            media_session_id: id,
-            name: name.clone(),
-            sdp: String::new(),
-            record: false,
-            custom: token(url).map_or_else(|| json!({}), |t| json!({ "token": t })),
-            client: ffi::peer_ip(client),
-            login: String::new(),
-            resume_token: None,
-            events: tx,
-        };
+        let (tx, rx) = tokio::sync::mpsc::channel(MAILBOX_CAPACITY);
+        let req = media_request(&name, url, client, tx);
         let engine = self.engine.clone();
         let handle = match self
             .rt
@@ -453,17 +454,7 @@ impl Shared {
         tracing::info!(stream = %crate::redact::Escaped(&name), ?encodings, "RTSP publisher");
         lock(&self.clients).entry(key(client)).or_default().publish =
             Some((path.to_owned(), handle));
-        let weak = client.downgrade();
-        self.rt.spawn(async move {
-            while let Some(n) = rx.recv().await {
-                if matches!(n.event, MediaEvent::Stop(_) | MediaEvent::Failed(_)) {
-                    if let Some(c) = weak.upgrade() {
-                        c.close();
-                    }
-                    break;
-                }
-            }
-        });
+        self.rt.spawn(hang_up_at_end(client.downgrade(), rx));
         Ok(())
     }
 

@@ -71,21 +71,9 @@ pub fn ingest_chain(encoding: &str) -> anyhow::Result<IngestChain> {
             (
                 Codec::Opus,
                 depay,
-                vec![
-                    make(dec)?,
-                    make("audioconvert")?,
-                    make("audioresample")?,
-                    // Opus at 48 kHz, as WebRTC carries it (and the AAC made from it).
-                    gst::ElementFactory::make("capsfilter")
-                        .property(
-                            "caps",
-                            gst::Caps::builder("audio/x-raw")
-                                .field("rate", 48_000i32)
-                                .build(),
-                        )
-                        .build()?,
-                    gst::prelude::Cast::upcast(templates::encoder(Codec::Opus)?),
-                ],
+                std::iter::once(make(dec)?)
+                    .chain(templates::raw_to_opus()?)
+                    .collect(),
             )
         }
         other => anyhow::bail!("RTP track {other:?} is not supported"),

@@ -12,11 +12,11 @@ pub mod paths;
 pub mod source;
 
 use crate::engine::admission::{Action, Admission, AdmissionRequest, Admitted, BoxFuture};
-use crate::engine::pipeline::PipelineGuard;
 use crate::engine::{
-    Engine, EngineError, MediaEvent, MediaRequest, PublishHandle, PublishSpec, Resolver, Source,
-    StreamMedia, MAILBOX_CAPACITY,
+    Engine, EngineError, MediaEvent, MediaRequest, PublishSpec, Resolver, StreamMedia,
+    MAILBOX_CAPACITY,
 };
+use crate::protocols::supervised::{end, Current, PipelineSource, SupervisedJob};
 use crate::sync::lock;
 use paths::{FileError, Mode, Target};
 use serde::{Deserialize, Serialize};
@@ -165,30 +165,6 @@ async fn object_exists(url: &str) -> Result<(), VodError> {
     }
 }
 
-/// The source kept with the stream: the pipeline playing now (replaced at each loop).
-struct FileSource(#[allow(dead_code)] Arc<Mutex<Option<PipelineGuard>>>);
-
-impl Source for FileSource {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-}
-
-/// What keeps a file playing: its publish handle and its supervisor.
-struct VodJob {
-    handle: Option<PublishHandle>,
-    supervisor: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for VodJob {
-    fn drop(&mut self) {
-        self.supervisor.abort();
-        if let Some(h) = self.handle.take() {
-            h.unpublish();
-        }
-    }
-}
-
 /// How a start went.
 #[derive(Debug, Clone, PartialEq)]
 enum Start {
@@ -240,7 +216,10 @@ pub async fn start(
     let mut handle = engine.publish(&req, spec).await?;
     let media = handle.media().clone();
     let current = Arc::new(Mutex::new(None));
-    handle.set_source(Box::new(FileSource(current.clone())));
+    handle.set_source(Box::new(PipelineSource {
+        kind: "file",
+        current: current.clone(),
+    }));
     let info = json!({
         "localMediaSessionId": msid, "localStreamName": name, "uri": uri,
         "loop": looped, "status": "PROCESSED_LOCAL", "loops": 0,
@@ -261,7 +240,7 @@ pub async fn start(
         KIND,
         name,
         info,
-        Box::new(VodJob {
+        Box::new(SupervisedJob {
             handle: Some(handle),
             supervisor,
         }),
@@ -298,7 +277,7 @@ struct Supervision {
     media: Arc<StreamMedia>,
     looped: bool,
     personal: bool,
-    current: Arc<Mutex<Option<PipelineGuard>>>,
+    current: Current,
     notices: mpsc::Receiver<crate::engine::MediaNotice>,
     state: watch::Sender<Start>,
 }
@@ -316,7 +295,7 @@ async fn supervise(mut s: Supervision) {
             Ok(g) => *lock(&s.current) = Some(g),
             Err(e) => {
                 let _ = s.state.send(Start::Failed(format!("{e:#}")));
-                return end(&s.engine, &s.msid);
+                return end(&s.engine, KIND, &s.msid);
             }
         }
         if loops == 0 {
@@ -328,7 +307,7 @@ async fn supervise(mut s: Supervision) {
                         Start::Failed("no playable track".into())
                     });
                     if !has {
-                        return end(&s.engine, &s.msid);
+                        return end(&s.engine, KIND, &s.msid);
                     }
                 }
                 e = rx.recv() => {
@@ -337,7 +316,7 @@ async fn supervise(mut s: Supervision) {
                         _ => "ended before any track".into(),
                     };
                     let _ = s.state.send(Start::Failed(why));
-                    return end(&s.engine, &s.msid);
+                    return end(&s.engine, KIND, &s.msid);
                 }
             }
         }
@@ -346,7 +325,7 @@ async fn supervise(mut s: Supervision) {
                 e = rx.recv() => break e,
                 n = s.notices.recv() => {
                     if n.is_none_or(|n| matches!(n.event, MediaEvent::Stop(_) | MediaEvent::Failed(_))) {
-                        return end(&s.engine, &s.msid);
+                        return end(&s.engine, KIND, &s.msid);
                     }
                 }
                 _ = tick.tick(), if s.personal => {
@@ -355,7 +334,7 @@ async fn supervise(mut s: Supervision) {
                         alone_since = tokio::time::Instant::now();
                     } else if alone_since.elapsed() > NO_VIEWER_FOR {
                         tracing::debug!(stream = %crate::redact::Escaped(s.media.name()), "personal VOD without its viewer: stopped");
-                        return end(&s.engine, &s.msid);
+                        return end(&s.engine, KIND, &s.msid);
                     }
                 }
             }
@@ -370,9 +349,9 @@ async fn supervise(mut s: Supervision) {
             }
             Some(Ended::Error(e)) => {
                 tracing::warn!(stream = %crate::redact::Escaped(s.media.name()), "file playback failed: {e}");
-                return end(&s.engine, &s.msid);
+                return end(&s.engine, KIND, &s.msid);
             }
-            _ => return end(&s.engine, &s.msid),
+            _ => return end(&s.engine, KIND, &s.msid),
         }
     }
 }
@@ -385,24 +364,6 @@ fn set_loops(engine: &Engine, msid: &str, loops: u64) {
             engine.set_job_info(&j.id, info);
         }
     }
-}
-
-/// Ends a file's job (from its own supervisor, which the job's end then aborts).
-fn end(engine: &crate::engine::WeakEngine, msid: &str) {
-    let Some(engine) = engine.upgrade() else {
-        return;
-    };
-    let ids: Vec<String> = engine
-        .jobs(Some(KIND))
-        .into_iter()
-        .filter(|j| j.info["localMediaSessionId"] == msid)
-        .map(|j| j.id)
-        .collect();
-    tokio::spawn(async move {
-        for id in ids {
-            drop(engine.stop_job(&id));
-        }
-    });
 }
 
 /// Every file playing as a shared (VOD live) stream, WCS-shaped, with the tracks it has now.

@@ -164,20 +164,9 @@ fn chain_for(caps: &gst::CapsRef) -> anyhow::Result<Option<(Codec, Vec<gst::Elem
         "audio/x-opus" => (Codec::Opus, vec![]),
         "audio/mpeg" if s.get::<i32>("mpegversion").ok() == Some(1) => (
             Codec::Opus,
-            vec![
-                templates::mp3_decoder()?.upcast(),
-                make("audioconvert")?,
-                make("audioresample")?,
-                gst::ElementFactory::make("capsfilter")
-                    .property(
-                        "caps",
-                        gst::Caps::builder("audio/x-raw")
-                            .field("rate", 48_000i32)
-                            .build(),
-                    )
-                    .build()?,
-                templates::encoder(Codec::Opus)?.upcast(),
-            ],
+            std::iter::once(templates::mp3_decoder()?.upcast())
+                .chain(templates::raw_to_opus()?)
+                .collect(),
         ),
         "audio/mpeg" => (Codec::Aac, vec![make("aacparse")?]),
         _ => return Ok(None),
