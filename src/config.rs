@@ -591,5 +591,7 @@ mod example_file {
         assert_eq!(c.ice.port_min, d.ice.port_min);
         assert_eq!(c.engine.gop_cache_bytes, d.engine.gop_cache_bytes);
         assert_eq!(c.signaling.idle_timeout, d.signaling.idle_timeout);
+        assert_eq!(c.rtsp_publish, d.rtsp_publish);
+        assert_eq!(c.vod.media_dir, d.vod.media_dir);
     }
 }
